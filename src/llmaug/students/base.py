@@ -1,0 +1,86 @@
+"""The student contract. A student trains from scratch on examples and predicts labels (or answers).
+
+Generative students fit the same protocol: `predict` returns their answer text and `is_correct` decides what
+counts as right (numeric compare for GSM8K), so methods never change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from llmaug.data.example import Example, label_set
+from llmaug.errors import StudentError
+
+MANIFEST = "llmaug_student.json"
+
+
+class Student:
+    """Base class: subclasses implement `_fit`, `predict_proba`, `_save` and `_load`."""
+
+    kind: ClassVar[str] = "student"
+
+    def __init__(self, **options):
+        self.options = options
+        self.labels: list[str] = []
+
+    def fit(self, examples: list[Example], seed: int = 0) -> "Student":
+        """Train from scratch: whatever was learnt before is discarded."""
+        if not examples:
+            raise StudentError("cannot train a student on zero examples")
+        self.labels = label_set(examples)
+        self._fit(examples, seed)
+        return self
+
+    def predict(self, examples: list[Example]) -> list[str]:
+        probabilities = self.predict_proba(examples)
+        return [self.labels[i] for i in probabilities.argmax(axis=1)]
+
+    def predict_proba(self, examples: list[Example]) -> np.ndarray:
+        raise NotImplementedError
+
+    def is_correct(self, example: Example, prediction: str) -> bool:
+        return prediction == example.label
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save(directory)
+        manifest = {"kind": self.kind, "labels": self.labels, "options": self.options}
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Student":
+        from llmaug.students.spec import STUDENT_KINDS
+
+        directory = Path(directory)
+        manifest_path = directory / MANIFEST
+        if not manifest_path.exists():
+            raise StudentError(f"not a saved llmaug student (no {MANIFEST})", directory)
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            student_cls = STUDENT_KINDS[manifest["kind"]]
+        except (ValueError, KeyError) as err:
+            raise StudentError(f"unreadable student manifest ({err})", manifest_path) from None
+        student = student_cls(**manifest.get("options", {}))
+        student.labels = list(manifest["labels"])
+        student._load(directory)
+        return student
+
+    def _fit(self, examples: list[Example], seed: int) -> None:
+        raise NotImplementedError
+
+    def _save(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def _load(self, directory: Path) -> None:
+        raise NotImplementedError
+
+
+def student_input(example: Example) -> str | tuple[str, str]:
+    """What a classifier reads: the text, or the (text, text_pair) pair for sentence-pair tasks."""
+    return (example.text, example.text_pair) if example.text_pair is not None else example.text

@@ -1,0 +1,79 @@
+"""The teacher contract: chat requests in, text responses out.
+
+A *backend* only knows how to talk to its model (`EmbeddedBackend`, `OpenAICompatibleBackend`, ...). The
+`Teacher` wraps any backend with what every backend needs: the per-request cache, batching, usage accounting
+and the budget. Methods only ever see `Teacher.generate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class GenerationParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.8, ge=0.0, le=5.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(128, ge=1, le=32768)
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+    repetition_penalty: float = Field(1.0, gt=0.0)
+
+
+class TeacherRequest(BaseModel):
+    """One generation. `sample_index` tells repeated samples of one prompt apart (and keys them in the cache).
+
+    `choices`, when set, asks for exactly one of these strings back: backends that can constrain decoding do
+    so (the embedded backend scores each choice; llama.cpp uses a grammar); others generate freely and the
+    caller maps the text onto the choices.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    messages: tuple[Message, ...]
+    params: GenerationParams = GenerationParams()
+    sample_index: int = 0
+    choices: tuple[str, ...] | None = None
+
+    @classmethod
+    def chat(cls, messages: list[dict] | list[Message], **kwargs) -> "TeacherRequest":
+        return cls(messages=tuple(m if isinstance(m, Message) else Message(**m) for m in messages), **kwargs)
+
+    def cache_key(self, backend_identity: str) -> str:
+        payload = {"backend": backend_identity, **self.model_dump(mode="json")}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class TeacherResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    finish_reason: str = "stop"  # stop | length | choice | error
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a model backend implements. `identity` names backend + model for the cache key and provenance."""
+
+    identity: str
+    batch_size: int  # how many requests one `generate` call should carry (1 for per-request HTTP)
+    max_concurrency: int  # how many `generate` calls may run at once
+
+    async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]: ...
+
+    async def aclose(self) -> None: ...

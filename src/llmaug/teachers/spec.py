@@ -1,0 +1,65 @@
+"""Teacher spec strings, e.g. `embedded`, `embedded:gemma3-270m`, `openai:gpt-4o-mini`,
+`openai-compatible:http://127.0.0.1:8000/v1@MODEL`, `llama-cpp:/path/model.gguf`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmaug.errors import TeacherError
+from llmaug.teachers.base import Backend
+
+KINDS = ("embedded", "openai", "openai-compatible", "llama-cpp", "pool")
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    kind: str
+    model: str
+    base_url: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "openai-compatible":
+            return f"{self.kind}:{self.base_url}@{self.model}"
+        return f"{self.kind}:{self.model}"
+
+
+def parse_spec(spec: str) -> TeacherSpec:
+    spec = spec.strip()
+    kind, _, rest = spec.partition(":")
+    if kind not in KINDS:
+        raise TeacherError(f"unknown teacher {spec!r}; the spec starts with one of {', '.join(KINDS)}", "--teacher")
+    if kind == "embedded":
+        return TeacherSpec(kind, rest or "smollm2")
+    if kind == "openai":
+        if not rest:
+            raise TeacherError("openai teacher needs a model, e.g. openai:gpt-4o-mini", "--teacher")
+        return TeacherSpec(kind, rest, OPENAI_URL)
+    if kind == "openai-compatible":
+        url, at, model = rest.rpartition("@")
+        if not at or not url.startswith(("http://", "https://")) or not model:
+            raise TeacherError(f"expected openai-compatible:http(s)://HOST[:PORT]/v1@MODEL, got {spec!r}", "--teacher")
+        return TeacherSpec(kind, model, url)
+    if not rest:
+        raise TeacherError(f"{kind} teacher needs a path, e.g. {kind}:/path/model.gguf", "--teacher")
+    return TeacherSpec(kind, rest)
+
+
+def backend_from_spec(spec: str | TeacherSpec, **options) -> Backend:
+    """Build the backend a spec names. Options go to the backend (e.g. api_key_env, concurrency, batch_size)."""
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    if parsed.kind == "embedded":
+        from llmaug.teachers.embedded import EmbeddedBackend
+
+        return EmbeddedBackend(parsed.model, **options)
+    if parsed.kind in ("openai", "openai-compatible"):
+        from llmaug.teachers.openai_compat import OpenAICompatibleBackend
+
+        return OpenAICompatibleBackend(parsed.base_url or OPENAI_URL, parsed.model, **options)
+    if parsed.kind == "llama-cpp":
+        from llmaug.teachers.llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend(parsed.model, **options)
+    from llmaug.teachers.pool import PoolBackend
+
+    return PoolBackend(parsed.model, **options)

@@ -1,0 +1,52 @@
+"""Token and call accounting, cost from an optional price table, and the run's budget."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Price(BaseModel):
+    """US dollars per million tokens."""
+
+    prompt: float = 0.0
+    completion: float = 0.0
+
+
+class Usage(BaseModel):
+    calls: int = 0  # requests sent to the backend (cache misses)
+    cached: int = 0  # requests answered from the cache
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    failures: int = 0
+    budget_skipped: int = 0  # requests not sent because the budget was spent
+    cost_usd: float = 0.0
+
+    def add(self, prompt_tokens: int, completion_tokens: int, price: Price | None) -> None:
+        self.calls += 1
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if price is not None:
+            self.cost_usd += (prompt_tokens * price.prompt + completion_tokens * price.completion) / 1e6
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def minus(self, earlier: "Usage") -> "Usage":
+        """The usage between a snapshot `earlier` and now (per-round figures)."""
+        return Usage(**{name: getattr(self, name) - getattr(earlier, name) for name in Usage.model_fields})
+
+
+class Budget(BaseModel):
+    max_calls: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0)
+
+    def calls_left(self, usage: Usage) -> int | None:
+        """How many more backend calls may start; None means unlimited."""
+        limits = []
+        if self.max_calls is not None:
+            limits.append(self.max_calls - usage.calls)
+        if self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
+            limits.append(0)
+        return max(0, min(limits)) if limits else None
