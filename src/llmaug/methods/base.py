@@ -1,0 +1,86 @@
+"""What a method sees: a `Context` of services (teacher, student training, filters, round records), never
+HTTP or torch. A method's `algorithm` reads like its paper's algorithm box and returns the final dataset.
+
+Resume comes for free: every teacher request is cached and every round's training result is memoised by the
+runner, so re-running a method from the top after a crash replays finished work at no cost.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from llmaug.data.example import Example
+from llmaug.filters.quality import Rejected
+from llmaug.students.metrics import Metrics
+from llmaug.teachers.base import TeacherRequest, TeacherResponse
+
+
+@dataclass
+class ErrorCase:
+    """An example the student got wrong, with what it predicted."""
+
+    example: Example
+    predicted: str
+
+
+@dataclass
+class Evaluation:
+    """One training of the student from scratch, scored on the pool that drives augmentation and on test."""
+
+    round: int
+    train_size: int
+    pool: Metrics
+    errors: list[ErrorCase]
+    test: Metrics | None = None
+
+
+@dataclass
+class TaskInfo:
+    """What prompts say about the task."""
+
+    description: str = "text classification"
+    unit: str = "text"  # what one example is: "question", "movie review", ...
+    labels: list[str] = field(default_factory=list)
+    label_descriptions: dict[str, str] = field(default_factory=dict)
+    kind: str = "classification"  # classification | pair | qa
+
+
+class Context(Protocol):
+    task: TaskInfo
+    seed: int
+    teacher_identity: str
+
+    @property
+    def out_of_budget(self) -> bool: ...
+
+    def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]: ...
+
+    def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example]) -> Evaluation: ...
+
+    def filter(
+        self, candidates: list[Example], existing: list[Example], instructions: dict[str, str] | None = None
+    ) -> tuple[list[Example], list[Rejected]]: ...
+
+    def end_round(
+        self, round: int, data: list[Example], added: list[Example], rejected: list[Rejected], evaluation: Evaluation | None
+    ) -> None: ...
+
+
+class Method(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
+        """Augment `seed`; return the final dataset (seed rows first, then synthetic rows with provenance)."""
+
+    def run(self, seed: list[Example], *, teacher, student="finetune", eval: list[Example] | None = None, **options):
+        """Run this method end to end (see `llmaug.runner.run` for the options); returns a `RunResult`."""
+        from llmaug.runner import run
+
+        return run(self, seed, teacher=teacher, student=student, eval=eval, **options)
+
+    def options(self) -> dict:
+        """The settings that define this method's run, recorded in config.yaml."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}

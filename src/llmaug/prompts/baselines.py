@@ -1,0 +1,22 @@
+"""Prompts of the one-pass baselines: AugGPT-style paraphrasing and ZeroGen label-only generation."""
+
+from llmaug.prompts.base import PromptTemplate
+
+PARAPHRASE = PromptTemplate(
+    name="paraphrase",
+    version=1,
+    system="You rewrite examples for a text classification dataset.",
+    user="""Task: {{ task }}
+{% if text_pair is not none %}First text: {{ text }}
+Second text: {{ text_pair }}
+Rewrite the second text with different words so that its relation to the first text stays the same. Reply with the rewritten second text only.{% else %}{{ unit | capitalize }}: {{ text }}
+Rewrite this {{ unit }} with different words, keeping its meaning. Reply with the rewritten {{ unit }} only.{% endif %}""",
+)
+
+ZEROGEN = PromptTemplate(
+    name="zerogen",
+    version=1,
+    system="You write examples for a text classification dataset.",
+    user="""Task: {{ task }}
+Write one {{ unit }} of the category "{{ label }}"{% if description %} ({{ description }}){% endif %}. Reply with the {{ unit }} only.""",
+)

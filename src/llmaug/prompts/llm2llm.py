@@ -1,0 +1,59 @@
+"""LLM2LLM prompts (Lee et al., 2024). The official template forgets the student's wrong answer; ours has a
+slot for it, on by default (`show_wrong_prediction`)."""
+
+from llmaug.prompts.base import PromptTemplate
+
+CLASSIFICATION = PromptTemplate(
+    name="llm2llm-classification",
+    version=1,
+    system=(
+        "You are a teacher writing practice examples for a student text classifier. "
+        "You rewrite examples the student got wrong into new, different examples of the same category."
+    ),
+    user="""Task: {{ task }}
+Category: {{ label }}{% if description %} ({{ description }}){% endif %}
+{% if text_pair is not none %}First text: {{ text }}
+Second text: {{ text_pair }}{% else %}Example: {{ text }}{% endif %}
+{% if wrong_prediction is not none %}The student wrongly labelled this example as: {{ wrong_prediction }}
+{% endif %}
+Write {{ count }} new {{ unit }} that also belongs to the category "{{ label }}". Use different words and a different subject than the example. {% if text_pair is not none %}Write it as two lines: "First text: ..." and "Second text: ...".{% else %}Reply with the {{ unit }} only, one per line.{% endif %}""",
+)
+
+QA = PromptTemplate(
+    name="llm2llm-qa",
+    version=1,
+    system=(
+        "You are an educational A.I. that turns problems a student got wrong into new practice problems. "
+        "Rules: write in English; keep each problem under 100 words; change the names, objects and numbers; "
+        "the final answer is a single number (no fraction, no units); show the calculation step by step; make no "
+        "mistakes. Format:\n1. Question: <problem>\nAnswer: <step-by-step solution>\n#### <number>"
+    ),
+    shots=(
+        (
+            "The student was given the following question: Betty is saving money for a new wallet which costs $100. "
+            "Betty has only half of the money she needs. Her parents decided to give her $15 for that purpose, and "
+            "her grandparents twice as much as her parents. How much more money does Betty need to buy the wallet?\n"
+            "The answer key has this as the rationale and answer: In the beginning, Betty has only 100 / 2 = $50. "
+            "Betty's grandparents gave her 15 * 2 = $30. This means, Betty needs 100 - 50 - 30 - 15 = $5 more.\n#### 5\n"
+            "Please generate 1 similar question, along with the correct calculations and rationale.",
+            "1. Question: Tom wants a bike that costs $240. He has saved a third of the price. His aunt gives him $40 "
+            "and his uncle gives him half as much as his aunt. How much more money does Tom need?\n"
+            "Answer: Tom has saved 240 / 3 = $80. His uncle gives him 40 / 2 = $20. Tom needs 240 - 80 - 40 - 20 = $100 "
+            "more.\n#### 100",
+        ),
+    ),
+    user="""The student was given the following question: {{ text }}
+The answer key has this as the rationale and answer: {{ answer }}
+{% if wrong_prediction is not none %}The student answered: {{ wrong_prediction }}
+{% endif %}Please generate {{ count }} similar question{{ "s" if count > 1 else "" }}, along with the correct calculations and rationale.""",
+)
+
+VERIFY_LABEL = PromptTemplate(
+    name="llm2llm-verify",
+    version=1,
+    user="""Task: {{ task }}
+Categories: {{ labels | join(", ") }}
+{% if text_pair is not none %}First text: {{ text }}
+Second text: {{ text_pair }}{% else %}Text: {{ text }}{% endif %}
+Which category does the text belong to? Answer with the category only.""",
+)

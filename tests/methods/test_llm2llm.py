@@ -1,0 +1,165 @@
+"""LLM2LLM control flow with a scripted teacher and real (tf-idf) or instrumented students."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from llmaug.data import Example, Provenance
+from llmaug.methods import LLM2LLM, TaskInfo
+from llmaug.runner import run
+from llmaug.students.base import Student
+from llmaug.students.tfidf import TfidfStudent
+from llmaug.teachers import Teacher
+from llmaug.teachers.function import FunctionBackend
+
+SEED_ROWS = [
+    ("What city hosts the Eiffel Tower ?", "LOC"),
+    ("Where is Mount Kilimanjaro ?", "LOC"),
+    ("In which country is Kyoto ?", "LOC"),
+    ("How many legs does a spider have ?", "NUM"),
+    ("What year did the Berlin Wall fall ?", "NUM"),
+    ("How far is the Moon from Earth ?", "NUM"),
+]
+
+
+def seed_set() -> list[Example]:
+    return [Example.create(text, label) for text, label in SEED_ROWS]
+
+
+def numbered_teacher(prefix: str = "Generated") -> tuple[Teacher, FunctionBackend]:
+    counter = itertools.count()
+    backend = FunctionBackend(lambda request: f"{prefix} question number {next(counter)} about something new ?")
+    return Teacher(backend), backend
+
+
+class AlwaysWrong(Student):
+    """Predicts the alphabetically first label that is not the gold one: every example is an error."""
+
+    kind = "always-wrong"
+    instances: list["AlwaysWrong"] = []
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.fit_calls: list[list[str]] = []
+        AlwaysWrong.instances.append(self)
+
+    def _fit(self, examples, seed):
+        self.fit_calls.append([e.id for e in examples])
+        self._gold = {e.text: e.label for e in examples}
+
+    def predict(self, examples):
+        return [next(l for l in self.labels if l != e.label) for e in examples]
+
+    def predict_proba(self, examples):
+        return np.full((len(examples), len(self.labels)), 1 / len(self.labels))
+
+
+@pytest.fixture(autouse=True)
+def _reset_instances():
+    AlwaysWrong.instances.clear()
+
+
+def test_student_is_trained_from_scratch_every_round():
+    teacher, _ = numbered_teacher()
+    result = run(LLM2LLM(rounds=2), seed_set(), teacher=teacher, student=AlwaysWrong)
+    fits = [s.fit_calls for s in AlwaysWrong.instances]
+    assert all(len(calls) == 1 for calls in fits), "a student instance was trained more than once"
+    sizes = [len(calls[0]) for calls in fits[:3]]
+    assert sizes == [6, 12, 18]  # D_0, D_1 = D_0 + 6 new, D_2 = D_1 + 6 new
+    assert len(result.data) == 18
+
+
+def test_only_seed_errors_spawn_new_examples_even_when_synthetic_rows_are_wrong():
+    teacher, backend = numbered_teacher()
+    seeds = seed_set()
+    run(LLM2LLM(rounds=3, evaluate_on="all"), seeds, teacher=teacher, student=AlwaysWrong)
+    seed_texts = {e.text for e in seeds}
+    for request in backend.requests:
+        prompt = request.messages[-1].content
+        assert any(text in prompt for text in seed_texts)
+        assert "Generated question" not in prompt
+    assert len(backend.requests) == 3 * len(seeds)
+
+
+@pytest.mark.parametrize("show", [True, False])
+def test_wrong_prediction_in_prompt_only_when_enabled(show):
+    teacher, backend = numbered_teacher()
+    run(LLM2LLM(rounds=1, show_wrong_prediction=show), seed_set(), teacher=teacher, student=AlwaysWrong)
+    for request in backend.requests:
+        prompt = request.messages[-1].content
+        assert ("wrongly labelled this example as: " in prompt) is show
+    if show:
+        first = backend.requests[0].messages[-1].content
+        assert "wrongly labelled this example as: LOC" in first or "wrongly labelled this example as: NUM" in first
+
+
+def test_near_duplicates_and_exact_duplicates_are_rejected_with_reasons():
+    seeds = seed_set()
+    echo = FunctionBackend(lambda request: _quoted_example(request) + " !")  # the seed again, one token changed
+    result = run(LLM2LLM(rounds=1, max_attempts=1), seeds, teacher=Teacher(echo), student=AlwaysWrong)
+    assert result.added == []
+    reasons = result.rounds[0].rejection_reasons
+    assert sum(reasons.values()) == len(seeds)
+    assert set(reasons) <= {"near duplicate", "exact duplicate"}
+
+
+def _quoted_example(request) -> str:
+    prompt = request.messages[-1].content
+    return next(line.removeprefix("Example: ") for line in prompt.splitlines() if line.startswith("Example: "))
+
+
+def test_every_synthetic_row_has_full_provenance():
+    teacher, _ = numbered_teacher()
+    seeds = seed_set()
+    result = run(LLM2LLM(rounds=2), seeds, teacher=teacher, student=AlwaysWrong)
+    seed_ids = {e.id for e in seeds}
+    assert result.added
+    for example in result.added:
+        p: Provenance = example.provenance
+        assert p.origin == "synthetic" and p.method == "llm2llm"
+        assert p.round in (1, 2)
+        assert len(p.parent_ids) == 1 and p.parent_ids[0] in seed_ids
+        assert p.teacher == "function:scripted"
+        assert p.prompt == "llm2llm-classification@1"
+        assert p.sample_index is not None and p.raw_output
+        assert example.label == next(s.label for s in seeds if s.id == p.parent_ids[0])
+
+
+def test_stops_when_the_student_makes_no_seed_errors():
+    teacher, backend = numbered_teacher()
+    seeds = seed_set()
+    result = run(LLM2LLM(rounds=5), seeds, teacher=teacher, student=TfidfStudent)
+    assert result.rounds[-1].pool_errors == 0
+    assert len(result.rounds) == 1 and backend.requests == []
+
+
+def test_budget_stops_cleanly_and_keeps_what_was_made():
+    from llmaug.teachers import Budget
+
+    counter = itertools.count()
+    backend = FunctionBackend(lambda r: f"Budget question {next(counter)} on a fresh topic ?", batch_size=1)
+    teacher = Teacher(backend, budget=Budget(max_calls=4))
+    result = run(LLM2LLM(rounds=3), seed_set(), teacher=teacher, student=AlwaysWrong)
+    assert teacher.usage.calls == 4
+    assert len(result.added) == 4
+    assert teacher.usage.budget_skipped == 2
+
+
+def test_one_shot_spends_rounds_times_errors_in_one_go():
+    teacher, backend = numbered_teacher()
+    result = run(LLM2LLM(rounds=3, one_shot=True), seed_set(), teacher=teacher, student=AlwaysWrong)
+    assert len(backend.requests) == 18
+    assert len(AlwaysWrong.instances) == 2  # trained on seeds, then once on seeds + all new data
+    assert {e.provenance.round for e in result.added} == {1}
+
+
+def test_task_description_and_label_description_reach_the_prompt():
+    teacher, backend = numbered_teacher()
+    task = TaskInfo(description="question classification", unit="question", label_descriptions={"LOC": "asks about a place"})
+    run(LLM2LLM(rounds=1), seed_set(), teacher=teacher, student=AlwaysWrong, task=task)
+    loc_prompt = next(r.messages[-1].content for r in backend.requests if "Category: LOC" in r.messages[-1].content)
+    assert "question classification" in loc_prompt and "asks about a place" in loc_prompt
+    assert "Write 1 new question" in loc_prompt
