@@ -52,19 +52,20 @@ BUNDLED = {
 }
 
 
-def resolve_dataset_folder(name_or_path: str) -> Path:
+def resolve_dataset_folder(name_or_path: str | Path) -> Path:
     """A bundled dataset name or a folder holding train.jsonl/test.jsonl."""
-    if name_or_path in BUNDLED:
+    if isinstance(name_or_path, str) and name_or_path in BUNDLED:
         return BUNDLED[name_or_path].folder
     folder = Path(name_or_path)
-    if folder.is_dir() and (folder / "train.jsonl").exists():
+    if folder.is_dir() and (folder / "train.jsonl").is_file():
         return folder
-    raise DataError(f"unknown dataset {name_or_path!r}: not one of {', '.join(BUNDLED)} nor a folder with train.jsonl", "--dataset")
+    message = f"unknown dataset {str(name_or_path)!r}: not one of {', '.join(BUNDLED)} nor a folder with train.jsonl"
+    raise DataError(message, "--dataset")
 
 
-def load_bundled(name: str, split: str = "train") -> list[Example]:
+def load_bundled(name: str | Path, split: str = "train") -> list[Example]:
     """Load a split ('train' or 'test') of a bundled dataset or of a folder of JSONL splits."""
     path = resolve_dataset_folder(name) / f"{split}.jsonl"
     if not path.exists():
-        raise DataError(f"dataset {name!r} has no {split!r} split", path)
+        raise DataError(f"dataset {str(name)!r} has no {split!r} split", path)
     return load_examples(path)

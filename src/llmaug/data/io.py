@@ -1,4 +1,4 @@
-"""Load and save datasets: JSONL, CSV, Parquet and Hugging Face `datasets` (object or save_to_disk folder).
+"""Load and save datasets: JSONL, CSV/TSV, Parquet and Hugging Face `datasets` (object or save_to_disk folder).
 
 Every problem with a file becomes a one-line `DataError` naming the file, line and column where they are known.
 Writes are atomic: a temporary file in the same folder, fsynced, then renamed over the target.
@@ -6,17 +6,24 @@ Writes are atomic: a temporary file in the same folder, fsynced, then renamed ov
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import math
 import os
+import re
+import secrets
+import shutil
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from llmaug.data.example import Example, Provenance
 from llmaug.errors import DataError, location
@@ -26,6 +33,11 @@ TEXT_COLUMNS = ("text", "question", "sentence", "premise", "sentence1")
 PAIR_COLUMNS = ("text_pair", "hypothesis", "sentence2")
 LABEL_COLUMNS = ("label", "intent", "class")
 MAX_FIELD_CHARS = 100_000
+HF_FOLDER_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+WRITTEN_FIELDS = ("id", "text", "text_pair", "answer", "label")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON can spell one ("\\ud800"); UTF-8 cannot write it back
+
+Row = tuple[str, Mapping[str, Any]]  # (where the row is, e.g. 'train.jsonl:12', its fields)
 
 
 @dataclass(frozen=True)
@@ -39,270 +51,383 @@ class Columns:
     id: str | None = None
 
 
+@dataclass(frozen=True)
+class _ResolvedColumns:
+    text: str
+    label: str | None
+    pair: str | None
+    answer: str | None
+    id: str | None
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
 def detect_format(path: Path) -> str:
     if path.is_dir():
-        if (path / "dataset_info.json").exists() or (path / "state.json").exists():
+        if any((path / marker).exists() for marker in HF_FOLDER_MARKERS):
             return "hf"
-        raise DataError("is a folder but not a Hugging Face save_to_disk dataset", path)
-    suffixes = [s.lower() for s in path.suffixes]
-    for fmt, exts in {"jsonl": (".jsonl", ".ndjson", ".json"), "csv": (".csv", ".tsv"), "parquet": (".parquet",)}.items():
-        if suffixes and suffixes[-1] in exts:
+        raise DataError("is a folder but not a Hugging Face save_to_disk dataset (no dataset_info.json)", path)
+    suffix = path.suffix.lower()
+    for fmt, extensions in {"jsonl": (".jsonl", ".ndjson", ".json"), "csv": (".csv", ".tsv"), "parquet": (".parquet",)}.items():
+        if suffix in extensions:
             return fmt
-    raise DataError(f"unknown format {path.suffix or '(no extension)'!r}; use one of .jsonl .csv .tsv .parquet or an HF dataset folder", path)
+    shown = path.suffix or "(no extension)"
+    raise DataError(f"unknown format {shown!r}; use one of .jsonl .json .csv .tsv .parquet or an HF dataset folder", path)
 
 
 def load_examples(
-    source: str | Path | Any,
+    source: str | os.PathLike | Any,
     columns: Columns = Columns(),
     fmt: str | None = None,
     require_labels: bool = True,
 ) -> list[Example]:
-    """Read a dataset into Examples. `source` is a path or a `datasets.Dataset`."""
-    if not isinstance(source, (str, Path)):
-        return _examples_from_rows(_rows_from_hf_object(source), columns, "<dataset>", require_labels)
+    """Read a dataset into Examples.
+
+    `source` is a path, a `datasets.Dataset`/`DatasetDict` or a list of dicts. With `require_labels`, every row
+    needs a label or an answer (GSM8K-style rows have an answer and no label).
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return _examples_from_rows(list(_rows_from_memory(source)), columns, "<dataset>", require_labels)
     path = Path(source)
-    if not path.exists():
-        raise DataError("file not found", path)
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
-        raise DataError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", path)
-    readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf_dir}
     try:
-        rows = readers[fmt](path)
-        return _examples_from_rows(rows, columns, str(path), require_labels)
+        if not path.exists():
+            raise DataError("file not found", path)
+        fmt = fmt or detect_format(path)
+        if fmt not in FORMATS:
+            raise DataError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", path)
+        readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf_dir}
+        rows = list(readers[fmt](path))
     except PermissionError:
         raise DataError("cannot read file (permission denied)", path) from None
     except IsADirectoryError:
         raise DataError("is a folder, expected a file", path) from None
+    except OSError as err:
+        raise DataError(f"cannot read file: {err.strerror or _first_line(err)}", path) from None
+    return _examples_from_rows(rows, columns, str(path), require_labels)
 
 
-def _decode_lines(path: Path) -> Iterator[tuple[int, str]]:
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+def _decode(path: Path) -> str:
+    """The file as text: UTF-8, a leading byte-order mark dropped."""
+    raw = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        raise DataError(f"not valid UTF-8 (byte 0x{raw[err.start]:02x}); re-save the file as UTF-8", location(path, line, column)) from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        yield number, line
+        line = raw.count(b"\n", 0, err.start) + 1
+        line_start = raw.rfind(b"\n", 0, err.start) + 1
+        column = len(raw[line_start : err.start].decode("utf-8", errors="replace")) + 1  # in characters, as editors count
+        message = f"not valid UTF-8 (byte 0x{raw[err.start]:02x}); re-save the file as UTF-8"
+        raise DataError(message, location(path, line, column)) from None
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    if path.suffix.lower() == ".json":
-        yield from _read_json_array(path)
+def _physical_lines(text: str) -> Iterator[tuple[int, str]]:
+    # Only "\n" ends a JSON Lines record: str.splitlines() would also split on U+2028, U+0085 and friends, which
+    # JSON allows unescaped inside strings (GSM8K train has one).
+    for number, line in enumerate(text.split("\n"), start=1):
+        yield number, line.removesuffix("\r")
+
+
+def _read_jsonl(path: Path) -> Iterator[Row]:
+    text = _decode(path)
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        yield from _read_json_array(path, text)
         return
-    for number, line in _decode_lines(path):
+    for number, line in _physical_lines(text):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"broken JSON line: {err.msg}", location(path, number, err.colno)) from None
+        row = _parse_json(line, path, number)
         if not isinstance(row, dict):
-            raise DataError(f"expected a JSON object per line, got {type(row).__name__}", location(path, number, 1))
+            raise DataError(f"expected a JSON object per line, got {_json_type(row)}", location(path, number, 1))
         yield location(path, number), row
 
 
-def _read_json_array(path: Path) -> Iterator[tuple[str, dict]]:
-    text = "\n".join(line for _, line in _decode_lines(path))
+def _parse_json(text: str, path: Path, line: int | None) -> Any:
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(f"broken JSON: {err.msg}", location(path, err.lineno, err.colno)) from None
-    if isinstance(data, dict):  # one object per line mislabelled .json, or a single row
-        data = [data]
+        if line is None:
+            raise DataError(f"broken JSON: {err.msg}", location(path, err.lineno, err.colno)) from None
+        raise DataError(f"broken JSON line: {err.msg}", location(path, line, err.colno)) from None
+    except (ValueError, RecursionError) as err:  # e.g. an integer over Python's digit limit, or absurd nesting
+        raise DataError(f"unreadable JSON: {_first_line(err)}", location(path, line)) from None
+
+
+def _read_json_array(path: Path, text: str) -> Iterator[Row]:
+    data = _parse_json(text, path, None)
     if not isinstance(data, list):
         raise DataError("expected a JSON list of objects or JSON Lines", path)
     for index, row in enumerate(data):
         if not isinstance(row, dict):
-            raise DataError(f"item {index} is not an object", path)
+            raise DataError(f"item {index} is {_json_type(row)}, expected an object", path)
         yield f"{path}[{index}]", row
 
 
-def _read_csv(path: Path) -> Iterator[tuple[str, dict]]:
-    lines = [line for _, line in _decode_lines(path)]
+def _json_type(value: Any) -> str:
+    names = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _read_csv(path: Path) -> Iterator[Row]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as err:
-        raise DataError(f"unreadable CSV header: {err}", location(path, 1)) from None
-    header = [h.strip() for h in header]
+    reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter=delimiter)
+    header: list[str] | None = None
     while True:
+        start_line = reader.line_num + 1
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as err:
-            raise DataError(f"unreadable CSV row: {err}", location(path, reader.line_num)) from None
+            raise DataError(f"unreadable CSV: {err}", location(path, start_line)) from None
         if not fields:
+            continue  # blank line
+        if header is None:
+            header = _csv_header(fields, path, start_line)
             continue
         if len(fields) != len(header):
-            raise DataError(
-                f"row has {len(fields)} fields but the header has {len(header)}", location(path, reader.line_num)
-            )
-        yield location(path, reader.line_num), dict(zip(header, fields))
+            message = f"row has {len(fields)} fields but the header has {len(header)}"
+            raise DataError(message, location(path, start_line))
+        yield location(path, start_line), dict(zip(header, fields))
 
 
-def _read_parquet(path: Path) -> Iterator[tuple[str, dict]]:
+def _csv_header(fields: list[str], path: Path, line: int) -> list[str]:
+    header = [name.strip() for name in fields]
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DataError(f"header repeats column {', '.join(map(repr, duplicates))}", location(path, line))
+    return header
+
+
+def _read_parquet(path: Path) -> Iterator[Row]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for a corrupt file
-        raise DataError(f"unreadable Parquet file: {str(err).splitlines()[0]}", path) from None
-    for index, row in enumerate(table.to_pylist()):
+        rows = pq.read_table(path).to_pylist()
+    except Exception as err:  # pyarrow raises several types for a corrupt or truncated file
+        raise DataError(f"unreadable Parquet file: {_first_line(err)}", path) from None
+    for index, row in enumerate(rows):
         yield f"{path}[row {index}]", row
 
 
-def _read_hf_dir(path: Path) -> Iterator[tuple[str, dict]]:
-    from datasets import DatasetDict, load_from_disk
+def _read_hf_dir(path: Path) -> Iterator[Row]:
+    from datasets import load_from_disk
 
     try:
         dataset = load_from_disk(str(path))
-    except Exception as err:
-        raise DataError(f"unreadable Hugging Face dataset folder: {str(err).splitlines()[0]}", path) from None
-    if isinstance(dataset, DatasetDict):
-        split = "train" if "train" in dataset else next(iter(dataset))
-        dataset = dataset[split]
-    yield from _rows_from_hf_object(dataset, str(path))
+    except Exception as err:  # datasets raises FileNotFoundError, ValueError, ArrowInvalid... for a broken folder
+        raise DataError(f"unreadable Hugging Face dataset folder: {_first_line(err)}", path) from None
+    yield from _rows_from_memory(dataset, str(path))
 
 
-def _rows_from_hf_object(dataset: Any, name: str = "<dataset>") -> Iterator[tuple[str, dict]]:
-    features = getattr(dataset, "features", {}) or {}
-    label_names = {}
-    for column, feature in features.items():
-        names = getattr(feature, "names", None)  # ClassLabel: map ints to names
-        if names:
-            label_names[column] = names
-    for index, row in enumerate(dataset):
-        row = dict(row)
-        for column, names in label_names.items():
-            if isinstance(row.get(column), int) and 0 <= row[column] < len(names):
-                row[column] = names[row[column]]
-        yield f"{name}[row {index}]", row
+def _rows_from_memory(source: Any, name: str = "<dataset>") -> Iterator[Row]:
+    """Rows of a `datasets.Dataset`, of a `DatasetDict` (its train split, else its first) or of a list of dicts."""
+    datasets = sys.modules.get("datasets")  # only a source built with `datasets` can be one of its types
+    if datasets is not None and isinstance(source, datasets.DatasetDict):
+        if not source:
+            raise DataError("the DatasetDict has no splits", name)
+        source = source["train" if "train" in source else next(iter(source))]
+    if isinstance(source, (str, bytes, Mapping)) or not isinstance(source, Iterable):
+        raise DataError(f"expected a path, a datasets.Dataset or a list of dicts, got {type(source).__name__}", name)
+    class_names = _class_label_names(source)
+    for index, row in enumerate(source):
+        where = f"{name}[row {index}]"
+        if not isinstance(row, Mapping):
+            raise DataError(f"row is {type(row).__name__}, expected a mapping of column to value", where)
+        yield where, _with_class_names(dict(row), class_names)
 
 
-def _pick_column(keys: Iterable[str], wanted: str | None, candidates: tuple[str, ...], what: str, where: str, option: str) -> str | None:
-    keys = list(keys)
-    if wanted is not None:
-        if wanted not in keys:
-            raise DataError(f"no {what} column {wanted!r} (columns: {', '.join(keys)}); check {option}", where)
-        return wanted
-    return next((c for c in candidates if c in keys), None)
+def _class_label_names(dataset: Any) -> dict[str, list[str]]:
+    features = getattr(dataset, "features", None) or {}
+    return {column: feature.names for column, feature in features.items() if getattr(feature, "names", None)}
 
 
-def _clean_text(value: Any, field: str, where: str, required: bool) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        if required:
-            raise DataError(f"{field} is missing", where)
-        return None
-    if not isinstance(value, str):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        else:
-            raise DataError(f"{field} must be a string, got {type(value).__name__}", where)
-    if len(value) > MAX_FIELD_CHARS:
-        raise DataError(f"{field} is {len(value):,} characters long (limit {MAX_FIELD_CHARS:,})", where)
-    value = value.strip()
-    if required and not value:
-        raise DataError(f"{field} is empty or whitespace only", where)
-    return value or None
+def _with_class_names(row: dict, class_names: dict[str, list[str]]) -> dict:
+    for column, names in class_names.items():
+        value = row.get(column)
+        if isinstance(value, int) and not isinstance(value, bool):
+            # ClassLabel stores names as ints; -1 is its "no label" (e.g. unlabelled test splits)
+            row[column] = names[value] if 0 <= value < len(names) else None
+    return row
 
 
-def _clean_label(value: Any, where: str) -> str:
-    if isinstance(value, float) and math.isnan(value):
-        raise DataError("label is NaN", where)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    label = _clean_text(value, "label", where, required=True)
-    assert label is not None
-    return label
+# ------------------------------------------------------------------------------------- rows to Examples
 
 
-def _examples_from_rows(rows: Iterable[tuple[str, dict]], columns: Columns, name: str, require_labels: bool) -> list[Example]:
+def _examples_from_rows(rows: list[Row], columns: Columns, name: str, require_labels: bool) -> list[Example]:
+    if not rows:
+        raise DataError("no examples (the file is empty or holds only a header)", name)
+    resolved = _resolve_columns(_column_names(rows), columns, require_labels, name)
     examples: list[Example] = []
-    seen_ids: dict[str, str] = {}
-    resolved: dict[str, str | None] | None = None
+    first_seen: dict[str, str] = {}
     for where, row in rows:
-        if resolved is None:
-            resolved = {
-                "text": _pick_column(row, columns.text, TEXT_COLUMNS, "text", where, "--text-col"),
-                "pair": _pick_column(row, columns.pair, PAIR_COLUMNS, "text pair", where, "--pair-col"),
-                "label": _pick_column(row, columns.label, LABEL_COLUMNS, "label", where, "--label-col"),
-                "answer": _pick_column(row, columns.answer, ("answer",), "answer", where, "--answer-col"),
-                "id": _pick_column(row, columns.id, ("id",), "id", where, "--id-col"),
-            }
-            if resolved["text"] is None:
-                raise DataError(f"no text column (looked for {', '.join(TEXT_COLUMNS)}; columns: {', '.join(row)}); use --text-col", where)
-            if require_labels and resolved["label"] is None and resolved["answer"] is None:
-                raise DataError(f"no label column (looked for {', '.join(LABEL_COLUMNS)}; columns: {', '.join(row)}); use --label-col", where)
-        for field in ("text", "label"):
-            column = resolved[field]
-            if column is not None and column not in row:
-                raise DataError(f"row has no {column!r} field", where)
-        text = _clean_text(row.get(resolved["text"]), "text", where, required=True)
-        pair = _clean_text(row.get(resolved["pair"]), "text pair", where, required=False) if resolved["pair"] else None
-        answer = _clean_text(row.get(resolved["answer"]), "answer", where, required=False) if resolved["answer"] else None
-        label = _clean_label(row.get(resolved["label"]), where) if resolved["label"] else None
-        provenance = _row_provenance(row, where)
-        given_id = _clean_text(row.get(resolved["id"]), "id", where, required=False) if resolved["id"] else None
-        example = Example.create(text, label, text_pair=pair, answer=answer, provenance=provenance, id=given_id)
-        if example.id in seen_ids:
-            if given_id is not None:
-                raise DataError(f"duplicate id {example.id!r} (first at {seen_ids[example.id]})", where)
+        example, id_was_given = _example_from_row(row, resolved, where, require_labels)
+        if example.id in first_seen:
+            if id_was_given:
+                raise DataError(f"duplicate id {example.id!r} (first at {first_seen[example.id]})", where)
+            # the same content twice: keep both rows, told apart by position
             example = example.model_copy(update={"id": f"{example.id}-{len(examples)}"})
-        seen_ids[example.id] = where
+        first_seen[example.id] = where
         examples.append(example)
-    if not examples:
-        raise DataError("no examples (the file is empty)", name)
     return examples
 
 
-def _row_provenance(row: dict, where: str) -> Provenance:
+def _column_names(rows: list[Row]) -> list[str]:
+    """Every column of any row, in first-seen order (JSON Lines rows may leave out empty fields)."""
+    names: dict[str, None] = {}
+    for _, row in rows:
+        names.update(dict.fromkeys(row))
+    return list(names)
+
+
+def _resolve_columns(names: list[str], columns: Columns, require_labels: bool, where: str) -> _ResolvedColumns:
+    shown = ", ".join(map(repr, names))
+    text = _pick_column(names, columns.text, TEXT_COLUMNS, "text", "--text-col", where)
+    if text is None:
+        raise DataError(f"no text column (looked for {', '.join(TEXT_COLUMNS)}; columns: {shown}); use --text-col", where)
+    resolved = _ResolvedColumns(
+        text=text,
+        label=_pick_column(names, columns.label, LABEL_COLUMNS, "label", "--label-col", where),
+        pair=_pick_column(names, columns.pair, PAIR_COLUMNS, "text pair", "--pair-col", where),
+        answer=_pick_column(names, columns.answer, ("answer",), "answer", "--answer-col", where),
+        id=_pick_column(names, columns.id, ("id",), "id", "--id-col", where),
+    )
+    if require_labels and resolved.label is None and resolved.answer is None:
+        raise DataError(f"no label column (looked for {', '.join(LABEL_COLUMNS)}; columns: {shown}); use --label-col", where)
+    return resolved
+
+
+def _pick_column(names: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, option: str, where: str) -> str | None:
+    if wanted is not None:
+        if wanted not in names:
+            raise DataError(f"no {what} column {wanted!r} (columns: {', '.join(map(repr, names))}); check {option}", where)
+        return wanted
+    return next((name for name in candidates if name in names), None)
+
+
+def _example_from_row(row: Mapping[str, Any], columns: _ResolvedColumns, where: str, require_labels: bool) -> tuple[Example, bool]:
+    def optional(column: str | None) -> str | None:
+        return _clean_field(row.get(column), column, where, required=False) if column else None
+
+    text = _clean_field(row.get(columns.text), columns.text, where, required=True)
+    answer = optional(columns.answer)
+    label = _clean_label(row.get(columns.label), columns.label, where, required=require_labels and answer is None) if columns.label else None
+    if require_labels and label is None and answer is None:
+        raise DataError(f"answer {columns.answer!r} is missing or empty", where)
+    given_id = optional(columns.id)
+    example = Example.create(
+        text, label, text_pair=optional(columns.pair), answer=answer, provenance=_row_provenance(row, where), id=given_id
+    )
+    return example, given_id is not None
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _clean_field(value: Any, column: str, where: str, required: bool) -> str | None:
+    """A field as stripped text; numbers become text. None (or an error when required) for a missing value."""
+    if value is None or _is_nan(value):
+        if required:
+            raise DataError(f"{column!r} is missing", where)
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise DataError(f"{column!r} must be text or a number, got {_json_type(value)}", where)
+    if len(value) > MAX_FIELD_CHARS:
+        raise DataError(f"{column!r} is {len(value):,} characters long (limit {MAX_FIELD_CHARS:,})", where)
+    if surrogate := _SURROGATE.search(value):
+        raise DataError(f"{column!r} holds an unpaired surrogate U+{ord(surrogate.group()):04X}, which is not text", where)
+    value = value.strip()
+    if required and not value:
+        raise DataError(f"{column!r} is empty or whitespace only", where)
+    return value or None
+
+
+def _clean_label(value: Any, column: str, where: str, required: bool) -> str | None:
+    """Labels are text: 1 and 1.0 both become "1", so a CSV of 0/1 and a Parquet of 0.0/1.0 agree."""
+    if _is_nan(value):
+        if required:
+            raise DataError(f"label {column!r} is NaN", where)
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _clean_field(value, column, where, required)
+
+
+def _row_provenance(row: Mapping[str, Any], where: str) -> Provenance:
     raw = row.get("provenance")
-    if raw is None:
+    if raw is None or _is_nan(raw) or (isinstance(raw, str) and not raw.strip()):
         return Provenance()
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise DataError("provenance is not valid JSON", where) from None
     try:
         return Provenance.model_validate(raw)
-    except Exception as err:
-        raise DataError(f"invalid provenance: {str(err).splitlines()[0]}", where) from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "provenance"
+        raise DataError(f"invalid provenance: {field!r}: {first['msg']}", where) from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+# ---------------------------------------------------------------------------------------------- writing
 
 
 def example_rows(examples: Iterable[Example]) -> list[dict]:
     """Flat dicts for writing: optional fields left out when empty, provenance nested."""
-    rows = []
-    for example in examples:
-        row = example.model_dump(exclude_none=True)
-        row["provenance"] = example.provenance.model_dump()
-        rows.append(row)
-    return rows
+    return [_example_row(example) for example in examples]
+
+
+def _example_row(example: Example) -> dict:
+    row = example.model_dump(exclude_none=True)
+    row["provenance"] = example.provenance.model_dump()
+    return row
+
+
+def _flat_row(example: Example) -> dict:
+    """All written fields present (None when empty) and provenance as a JSON string: for tables."""
+    row = {field: getattr(example, field) for field in WRITTEN_FIELDS}
+    row["provenance"] = json.dumps(example.provenance.model_dump(), ensure_ascii=False)
+    return row
+
+
+def _create_temp_beside(target: Path) -> tuple[int, Path]:
+    """A new hidden file next to `target`, created like open() does (0666 less the umask; mkstemp would give 0600)."""
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 @contextmanager
-def atomic_path(target: str | Path, mode: str = "w"):
-    """Yield an open temporary file beside `target`; on success it replaces `target` in one rename."""
+def atomic_path(target: str | Path, mode: str = "w", newline: str | None = None):
+    """Yield an open temporary file beside `target`; on success it replaces `target` in one rename.
+
+    On any error the temporary file is removed and `target` is left as it was.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, tmp = _create_temp_beside(target)
+    text_options = {} if "b" in mode else {"encoding": "utf-8", "newline": newline}
     try:
-        with os.fdopen(handle, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as file:
+        with os.fdopen(handle, mode, **text_options) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -316,58 +441,82 @@ def write_json_atomic(target: str | Path, data: Any) -> None:
 
 
 def save_examples(examples: Iterable[Example], target: str | Path, fmt: str | None = None) -> Path:
-    """Write examples atomically as JSONL, CSV (provenance as a JSON column), Parquet or an HF dataset folder."""
+    """Write examples atomically as JSONL, CSV/TSV (provenance as a JSON column), Parquet or an HF dataset folder.
+
+    A path without an extension is written as an HF save_to_disk folder.
+    """
     target = Path(target)
     fmt = fmt or ("hf" if target.suffix == "" else detect_format_for_write(target))
-    rows = example_rows(examples)
     if fmt == "jsonl":
-        with atomic_path(target) as file:
-            for row in rows:
-                file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        _save_jsonl(examples, target)
     elif fmt == "csv":
-        fields = ["id", "text", "text_pair", "answer", "label", "provenance"]
-        with atomic_path(target) as file:
-            writer = csv.DictWriter(file, fieldnames=fields)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({**{k: row.get(k, "") for k in fields}, "provenance": json.dumps(row["provenance"])})
+        _save_csv(examples, target)
     elif fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        with atomic_path(target, "wb") as file:
-            pq.write_table(pa.Table.from_pylist(_flat_rows(rows)), file)
+        _save_parquet(examples, target)
     elif fmt == "hf":
-        _save_hf_dir(rows, target)
+        _save_hf_dir(examples, target)
     else:
         raise DataError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}", target)
     return target
 
 
 def detect_format_for_write(target: Path) -> str:
-    ext = target.suffix.lower()
-    return {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}.get(ext) or _unknown_write(target)
+    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+    fmt = formats.get(target.suffix.lower())
+    if fmt is None:
+        raise DataError(f"unknown output format {target.suffix!r}; use .jsonl, .csv, .tsv, .parquet or a folder name", target)
+    return fmt
 
 
-def _unknown_write(target: Path) -> str:
-    raise DataError(f"unknown output format {target.suffix!r}; use .jsonl, .csv, .parquet or a folder name", target)
+def _save_jsonl(examples: Iterable[Example], target: Path) -> None:
+    with atomic_path(target) as file:
+        for example in examples:
+            file.write(json.dumps(_example_row(example), ensure_ascii=False) + "\n")
 
 
-def _flat_rows(rows: list[dict]) -> list[dict]:
-    fields = ("id", "text", "text_pair", "answer", "label")
-    return [{**{k: row.get(k) for k in fields}, "provenance": json.dumps(row["provenance"])} for row in rows]
+def _save_csv(examples: Iterable[Example], target: Path) -> None:
+    delimiter = "\t" if target.suffix.lower() == ".tsv" else ","
+    with atomic_path(target, newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=[*WRITTEN_FIELDS, "provenance"], delimiter=delimiter)
+        writer.writeheader()
+        for example in examples:
+            writer.writerow({key: "" if value is None else value for key, value in _flat_row(example).items()})
 
 
-def _save_hf_dir(rows: list[dict], target: Path) -> None:
-    import shutil
+def _table(examples: Iterable[Example]):
+    import pyarrow as pa
 
-    from datasets import Dataset
+    schema = pa.schema([(field, pa.string()) for field in (*WRITTEN_FIELDS, "provenance")])
+    return pa.Table.from_pylist([_flat_row(example) for example in examples], schema=schema)
 
-    staging = Path(tempfile.mkdtemp(dir=target.parent if target.parent.exists() else None, prefix=f".{target.name}."))
+
+def _save_parquet(examples: Iterable[Example], target: Path) -> None:
+    import pyarrow.parquet as pq
+
+    table = _table(examples)
+    with atomic_path(target, "wb") as file:
+        pq.write_table(table, file)
+
+
+def _save_hf_dir(examples: Iterable[Example], target: Path) -> None:
+    """Build the dataset in a hidden folder beside `target`, then swap it in (two renames)."""
+    from datasets import Dataset, Features, Value
+
+    if target.exists() and not target.is_dir():
+        raise DataError("exists and is not a folder; cannot write a Hugging Face dataset folder there", target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        Dataset.from_list(_flat_rows(rows)).save_to_disk(str(staging / "data"))
+        features = Features({field: Value("string") for field in (*WRITTEN_FIELDS, "provenance")})
+        rows = [_flat_row(example) for example in examples]
+        Dataset.from_list(rows, features=features).save_to_disk(str(staging / "new"))
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging / "data", target)
+            os.replace(target, staging / "old")
+        try:
+            os.replace(staging / "new", target)
+        except BaseException:
+            if (staging / "old").exists():
+                os.replace(staging / "old", target)
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
