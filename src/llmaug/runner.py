@@ -113,8 +113,8 @@ class RunContext:
             self._round_usage["completion_tokens"] += response.completion_tokens
         return responses
 
-    def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example]) -> Evaluation:
-        fingerprint = self._fingerprint(data, pool)
+    def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example], error_folds: int | None = None) -> Evaluation:
+        fingerprint = self._fingerprint(data, pool) + f":{error_folds}"
         saved = self._saved_evaluation(round, fingerprint, pool)
         if saved is not None:
             self.last_evaluation = saved
@@ -122,8 +122,12 @@ class RunContext:
         with _progress(self.console) as progress:
             progress.add_task(f"round {round}: training the student on {len(data)} examples", total=None)
             student = self.student_factory().fit(data, seed=self.seed)
-            pool_metrics, pool_predictions = evaluate(student, pool)
+            pool_predictions = student.predict(pool)
             test_metrics = evaluate(student, self.test)[0] if self.test else None
+            if error_folds:
+                progress.add_task(f"round {round}: {error_folds}-fold held-out predictions for the seed rows", total=None)
+                pool_predictions = self._held_out_predictions(data, pool, pool_predictions, error_folds)
+        pool_metrics = _score(student, pool, pool_predictions)
         errors = [ErrorCase(e, p) for e, p in zip(pool, pool_predictions) if not student.is_correct(e, p)]
         evaluation = Evaluation(round, len(data), pool_metrics, errors, test_metrics)
         self.last_student = (fingerprint, student)
@@ -135,6 +139,19 @@ class RunContext:
                 "errors": [{"id": c.example.id, "predicted": c.predicted} for c in errors],
             })
         return evaluation
+
+    def _held_out_predictions(self, data: list[Example], pool: list[Example], predictions: list[str], folds: int) -> list[str]:
+        seeds = [i for i, e in enumerate(pool) if e.is_seed]
+        predictions = list(predictions)
+        for held in _folds([pool[i] for i in seeds], folds, self.seed):
+            held_ids = {pool[seeds[j]].id for j in held}
+            train = [e for e in data if e.id not in held_ids and not held_ids.intersection(e.provenance.parent_ids)]
+            if len({e.label for e in train}) < 2:
+                continue
+            student = self.student_factory().fit(train, seed=self.seed)
+            for j, predicted in zip(held, student.predict([pool[seeds[j]] for j in held])):
+                predictions[seeds[j]] = predicted
+        return predictions
 
     def filter(self, candidates, existing, instructions=None) -> tuple[list[Example], list[Rejected]]:
         return self.quality.apply(candidates, existing, self.task.labels or None, instructions)
@@ -270,6 +287,33 @@ def _write_outputs(result: RunResult, method: Method, teacher: Teacher, output_f
         "final_size": len(result.data), "added": len(result.added),
         "test": result.test.model_dump() if result.test else None, "seconds": round(result.seconds, 1),
     })
+
+
+def _folds(examples: list[Example], k: int, seed: int) -> list[list[int]]:
+    """Stratified k-fold index lists (as even as small classes allow)."""
+    import random
+
+    by_label: dict[str | None, list[int]] = {}
+    for i, example in enumerate(examples):
+        by_label.setdefault(example.label, []).append(i)
+    rng = random.Random(seed)
+    folds: list[list[int]] = [[] for _ in range(min(k, len(examples)))]
+    position = 0
+    for label in sorted(by_label, key=str):
+        members = by_label[label]
+        rng.shuffle(members)
+        for i in members:
+            folds[position % len(folds)].append(i)
+            position += 1
+    return [sorted(f) for f in folds if f]
+
+
+def _score(student: Student, pool: list[Example], predictions: list[str]) -> Metrics:
+    from llmaug.students.metrics import score
+
+    gold = [e.label if e.label is not None else (e.answer or "") for e in pool]
+    correct = [student.is_correct(e, p) for e, p in zip(pool, predictions)]
+    return score(gold, predictions, labels=list(student.labels) or None, correct=correct)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

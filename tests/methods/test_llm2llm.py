@@ -64,7 +64,7 @@ def _reset_instances():
 
 def test_student_is_trained_from_scratch_every_round():
     teacher, _ = numbered_teacher()
-    result = run(LLM2LLM(rounds=2), seed_set(), teacher=teacher, student=AlwaysWrong)
+    result = run(LLM2LLM(rounds=2, error_source="train"), seed_set(), teacher=teacher, student=AlwaysWrong)
     fits = [s.fit_calls for s in AlwaysWrong.instances]
     assert all(len(calls) == 1 for calls in fits), "a student instance was trained more than once"
     sizes = [len(calls[0]) for calls in fits[:3]]
@@ -131,7 +131,7 @@ def test_every_synthetic_row_has_full_provenance():
 def test_stops_when_the_student_makes_no_seed_errors():
     teacher, backend = numbered_teacher()
     seeds = seed_set()
-    result = run(LLM2LLM(rounds=5), seeds, teacher=teacher, student=TfidfStudent)
+    result = run(LLM2LLM(rounds=5, error_source="train"), seeds, teacher=teacher, student=TfidfStudent)
     assert result.rounds[-1].pool_errors == 0
     assert len(result.rounds) == 1 and backend.requests == []
 
@@ -150,7 +150,7 @@ def test_budget_stops_cleanly_and_keeps_what_was_made():
 
 def test_one_shot_spends_rounds_times_errors_in_one_go():
     teacher, backend = numbered_teacher()
-    result = run(LLM2LLM(rounds=3, one_shot=True), seed_set(), teacher=teacher, student=AlwaysWrong)
+    result = run(LLM2LLM(rounds=3, one_shot=True, error_source="train"), seed_set(), teacher=teacher, student=AlwaysWrong)
     assert len(backend.requests) == 18
     assert len(AlwaysWrong.instances) == 2  # trained on seeds, then once on seeds + all new data
     assert {e.provenance.round for e in result.added} == {1}
@@ -163,3 +163,26 @@ def test_task_description_and_label_description_reach_the_prompt():
     loc_prompt = next(r.messages[-1].content for r in backend.requests if "Category: LOC" in r.messages[-1].content)
     assert "question classification" in loc_prompt and "asks about a place" in loc_prompt
     assert "Write 1 new question" in loc_prompt
+
+
+def test_cross_validated_errors_never_let_a_student_see_the_seed_it_judges_or_its_children():
+    teacher, _ = numbered_teacher()
+    seeds = seed_set()
+    result = run(LLM2LLM(rounds=2, folds=3), seeds, teacher=teacher, student=AlwaysWrong)
+    children = {e.id: e.provenance.parent_ids[0] for e in result.added}
+    full_sizes = {6, 12}
+    fold_fits = [s.fit_calls[0] for s in AlwaysWrong.instances if len(s.fit_calls[0]) not in full_sizes | {18}]
+    assert len(fold_fits) == 2 * 3  # rounds 0 and 1, three folds each; the last round needs no errors
+    for trained_on in fold_fits:
+        held_out = {s.id for s in seeds} - set(trained_on)
+        assert held_out, "a fold student saw every seed"
+        assert not any(children.get(i) in held_out for i in trained_on), "a fold student saw a held-out seed's child"
+
+
+def test_cross_validation_finds_errors_a_perfectly_fitting_student_hides():
+    teacher, backend = numbered_teacher()
+    seeds = seed_set()
+    paper_rule = run(LLM2LLM(rounds=1, error_source="train"), seeds, teacher=teacher, student=TfidfStudent)
+    held_out = run(LLM2LLM(rounds=1, folds=3), seeds, teacher=numbered_teacher()[0], student=TfidfStudent)
+    assert paper_rule.rounds[0].pool_errors == 0
+    assert held_out.rounds[0].pool_errors > 0 and held_out.added

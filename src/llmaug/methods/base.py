@@ -57,7 +57,12 @@ class Context(Protocol):
 
     def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]: ...
 
-    def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example]) -> Evaluation: ...
+    def train_and_evaluate(
+        self, data: list[Example], round: int, pool: list[Example], error_folds: int | None = None
+    ) -> Evaluation:
+        """Train a fresh student on `data`, score it on `pool` and the test set. With `error_folds`, the seed
+        rows of `pool` are judged by students that did not see them (k-fold, their synthetic children held out
+        too), because a converged classifier gets every training row right."""
 
     def filter(
         self, candidates: list[Example], existing: list[Example], instructions: dict[str, str] | None = None

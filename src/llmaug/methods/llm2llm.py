@@ -3,7 +3,8 @@
     D_0 = seed
     for i in 0 .. rounds:
         train the student from scratch on D_i
-        evaluate it on the seed examples (or on all of D_i)
+        evaluate it on the seed examples (or on all of D_i); with a classifier that fits its training
+            data perfectly, judge each seed by a student trained without it (k-fold, `error_source`)
         stop after the last round, when no seed example is wrong, or when the teacher budget is spent
         for each wrong *seed* example x: the teacher writes k new examples like x, with x's label
             (the prompt shows x, its gold label and the student's wrong prediction)
@@ -33,6 +34,8 @@ class LLM2LLM(Method):
         rounds: int = 3,
         per_error: int = 1,
         evaluate_on: Literal["seed", "all"] = "seed",
+        error_source: Literal["cross-val", "train"] = "cross-val",
+        folds: int = 5,
         show_wrong_prediction: bool = True,
         one_shot: bool = False,
         one_shot_examples: int | None = None,
@@ -43,6 +46,8 @@ class LLM2LLM(Method):
         self.rounds = rounds
         self.per_error = per_error
         self.evaluate_on = evaluate_on
+        self.error_source = error_source
+        self.folds = folds
         self.show_wrong_prediction = show_wrong_prediction
         self.one_shot = one_shot
         self.one_shot_examples = one_shot_examples
@@ -55,7 +60,8 @@ class LLM2LLM(Method):
             return self._run_one_shot(seed, ctx)
         data = list(seed)
         for round_ in range(self.rounds + 1):
-            evaluation = ctx.train_and_evaluate(data, round_, pool=seed if self.evaluate_on == "seed" else data)
+            pool = seed if self.evaluate_on == "seed" else data
+            evaluation = ctx.train_and_evaluate(data, round_, pool, error_folds=self._error_folds(round_))
             wrong = [case for case in evaluation.errors if case.example.is_seed]
             if round_ == self.rounds or not wrong or ctx.out_of_budget:
                 ctx.end_round(round_, data, [], [], evaluation)
@@ -65,15 +71,19 @@ class LLM2LLM(Method):
             data = data + added
         return data
 
+    def _error_folds(self, round_: int) -> int | None:
+        last = round_ == self.rounds and not self.one_shot
+        return self.folds if self.error_source == "cross-val" and not last else None
+
     def _run_one_shot(self, seed: list[Example], ctx: Context) -> list[Example]:
-        evaluation = ctx.train_and_evaluate(seed, 0, pool=seed)
+        evaluation = ctx.train_and_evaluate(seed, 0, seed, error_folds=self._error_folds(0))
         wrong = [case for case in evaluation.errors if case.example.is_seed]
         total = self.one_shot_examples if self.one_shot_examples is not None else self.rounds * self.per_error * len(wrong)
         shares = _spread(total, len(wrong))
         added, rejected = self.augment(wrong, seed, 0, ctx, per_error=shares) if wrong else ([], [])
         ctx.end_round(0, seed, added, rejected, evaluation)
         data = seed + added
-        ctx.end_round(1, data, [], [], ctx.train_and_evaluate(data, 1, pool=seed))
+        ctx.end_round(1, data, [], [], ctx.train_and_evaluate(data, 1, seed))
         return data
 
     def augment(
