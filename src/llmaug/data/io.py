@@ -288,8 +288,8 @@ def _resolve_columns(names: list[str], columns: Columns, require_labels: bool, w
         text=text,
         label=_pick_column(names, columns.label, LABEL_COLUMNS, "label", "--label-col", where),
         pair=_pick_column(names, columns.pair, PAIR_COLUMNS, "text pair", "--pair-col", where),
-        answer=_pick_column(names, columns.answer, ("answer",), "answer", "--answer-col", where),
-        id=_pick_column(names, columns.id, ("id",), "id", "--id-col", where),
+        answer=_pick_column(names, columns.answer, ("answer",), "answer", "Columns(answer=...)", where),
+        id=_pick_column(names, columns.id, ("id",), "id", "Columns(id=...)", where),
     )
     if require_labels and resolved.label is None and resolved.answer is None:
         raise DataError(f"no label column (looked for {', '.join(LABEL_COLUMNS)}; columns: {shown}); use --label-col", where)
