@@ -1,0 +1,342 @@
+"""A teacher behind an OpenAI-compatible `/chat/completions` endpoint: OpenAI, vLLM, llama.cpp server, Ollama...
+
+Plain httpx rather than the openai SDK: at a few dozen requests in flight the SDK spends most of two cores on
+its own bookkeeping. Transient failures (429, 5xx, timeouts, dropped connections, malformed bodies) are
+retried by tenacity with jittered exponential backoff, honouring Retry-After. A 429 also makes every worker
+pause until the announced time and halves the number of requests in flight, which then grows back by one per
+round of successes (AIMD), so a rate-limited client backs off instead of storming the server.
+
+Failures the user must fix raise `TeacherError` (unreachable server, rejected key, unknown model); anything
+else that outlasts the retries becomes a `finish_reason="error"` response, which the `Teacher` counts and
+never caches, so one bad request does not end a long run. The API key is read from an environment variable
+and appears only in the Authorization header: never in identity, messages or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import logging
+import math
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from llmaug.errors import TeacherError
+from llmaug.teachers.base import TeacherRequest, TeacherResponse
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+AUTH_STATUSES = frozenset({401, 403})
+MAX_RETRY_AFTER = 600.0  # a longer Retry-After is a misconfigured server, not a plan
+MAX_ERROR_CHARS = 300
+# httpcore's pool does O(connections²) work per request; small shards keep 64+ connections cheap on 2 cores.
+POOL_SHARD_SIZE = 8
+_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
+_NOT_RETRYABLE_TRANSPORT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+
+class TransientFailure(Exception):
+    """One attempt failed in a way that another attempt may not. `retry_after` is the server's wish, if any."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class AdaptiveLimiter:
+    """Bounds requests in flight (AIMD between 1 and `ceiling`) and holds every worker during a 429 cool-down.
+
+    Each request in flight holds a numbered slot, lowest free first, which picks its connection pool shard.
+    """
+
+    def __init__(self, ceiling: int, base_pause: float, max_pause: float):
+        self.ceiling = ceiling
+        self.limit = float(ceiling)
+        self.in_flight = 0
+        self.cooldown_until = 0.0  # time.monotonic() before which nobody sends
+        self._base_pause = base_pause
+        self._max_pause = max_pause
+        self._pause = base_pause  # cool-down for a 429 that names no Retry-After; doubles per burst
+        self._next_decrease = 0.0  # a burst of 429s from requests already in flight halves the limit once
+        self._free_slots = list(range(ceiling))  # a heap
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[int]:
+        index = await self._acquire()
+        try:
+            yield index
+        finally:
+            async with self._changed:
+                self.in_flight -= 1
+                heapq.heappush(self._free_slots, index)
+                self._changed.notify_all()
+
+    async def _acquire(self) -> int:
+        while True:
+            await self._sleep_through_cooldown()
+            async with self._changed:
+                if time.monotonic() < self.cooldown_until:
+                    continue
+                if self.in_flight < max(1, int(self.limit)):
+                    self.in_flight += 1
+                    return heapq.heappop(self._free_slots)
+                await self._changed.wait()
+
+    async def _sleep_through_cooldown(self) -> None:
+        while (pause := self.cooldown_until - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
+
+    def rate_limited(self, retry_after: float | None) -> float:
+        """Start (or extend) the shared cool-down; returns its length."""
+        now = time.monotonic()
+        pause = retry_after if retry_after is not None else self._pause
+        self.cooldown_until = max(self.cooldown_until, now + pause)
+        if now >= self._next_decrease:
+            self.limit = max(1.0, self.limit / 2)
+            self._pause = min(self._max_pause, self._pause * 2)
+            self._next_decrease = self.cooldown_until
+        return pause
+
+    def succeeded(self) -> None:
+        self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+        self._pause = self._base_pause
+
+
+class OpenAICompatibleBackend:
+    batch_size = 1
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 16,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        max_tokens_field: str = "max_tokens",
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ):
+        if concurrency < 1:
+            raise TeacherError(f"teacher concurrency must be at least 1, got {concurrency}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.identity = f"openai-compatible:{self.base_url}@{model}"
+        self.max_concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_tokens_field = max_tokens_field
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._jitter = wait_random_exponential(multiplier=backoff, max=max_backoff)
+        self.retry_count = 0
+        self.backoff_waits: deque[float] = deque(maxlen=1000)  # seconds slept before each retry, newest last
+        self._api_key = os.environ.get(api_key_env) or None
+        self._clients: list[httpx.AsyncClient] = []
+        self._limiter: AdaptiveLimiter | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleBackend({self.identity!r}, concurrency={self.max_concurrency})"
+
+    @property
+    def limiter(self) -> AdaptiveLimiter | None:
+        """The limiter of the event loop used last (None before the first request)."""
+        return self._limiter
+
+    async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]:
+        return list(await asyncio.gather(*(self._generate_one(request) for request in requests)))
+
+    async def aclose(self) -> None:
+        if self._loop is asyncio.get_running_loop():
+            await asyncio.gather(*(client.aclose() for client in self._clients))
+        self._clients, self._loop = [], None  # the limiter stays readable for reports
+
+    # ----- one request -----
+
+    async def _generate_one(self, request: TeacherRequest) -> TeacherResponse:
+        self._bind_to_running_loop()
+        body = self._body(request)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(TransientFailure),
+            before_sleep=self._note_retry,
+            reraise=True,
+        )
+        try:
+            return await retrying(self._attempt, body)
+        except TransientFailure as failure:
+            if isinstance(failure.__cause__, _UNREACHABLE):
+                raise TeacherError(f"cannot reach the teacher at {self.base_url}: {failure.reason}") from None
+            log.warning("teacher request failed after %d attempts: %s", self.max_retries + 1, failure.reason)
+            return TeacherResponse(text="", finish_reason="error")
+
+    async def _attempt(self, body: dict) -> TeacherResponse:
+        async with self._limiter.slot() as slot:
+            client = self._clients[slot // POOL_SHARD_SIZE]
+            try:
+                response = await client.post(f"{self.base_url}/chat/completions", json=body)
+            except _NOT_RETRYABLE_TRANSPORT as err:
+                raise TeacherError(f"cannot talk to the teacher at {self.base_url}: {err}") from None
+            except httpx.TransportError as err:
+                raise TransientFailure(f"{type(err).__name__}: {str(err) or 'no detail'}") from err
+            if response.status_code != 200:
+                self._raise_for_status(response)  # inside the slot: a 429's cool-down starts before it frees
+        parsed = self._parse(response)
+        self._limiter.succeeded()
+        return parsed
+
+    def _raise_for_status(self, response: httpx.Response) -> None:
+        status = response.status_code
+        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        if status == 429 or (status == 503 and retry_after is not None):
+            pause = self._limiter.rate_limited(retry_after)
+            raise TransientFailure(f"HTTP {status} (pausing all requests {pause:.2f}s)", retry_after)
+        if status in RETRY_STATUSES or status >= 500:
+            raise TransientFailure(f"HTTP {status}: {self._server_message(response)}", retry_after)
+        if status in AUTH_STATUSES:
+            raise TeacherError(
+                f"the teacher at {self.base_url} rejected the API key (HTTP {status}); check ${self.api_key_env}"
+            )
+        raise TeacherError(
+            f"the teacher at {self.base_url} rejected the request for model {self.model!r} (HTTP {status}): "
+            f"{self._server_message(response)}"
+        )
+
+    def _parse(self, response: httpx.Response) -> TeacherResponse:
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError) as err:
+            raise TransientFailure(f"malformed completion ({type(err).__name__}: {err})") from err
+        if not isinstance(text, str):
+            raise TransientFailure(f"malformed completion (content is {type(text).__name__})")
+        prompt_tokens, completion_tokens = _usage_tokens(data.get("usage"))
+        return TeacherResponse(
+            text=text,
+            finish_reason=str(choice.get("finish_reason") or "stop"),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+
+    def _body(self, request: TeacherRequest) -> dict:
+        params = request.params
+        body = {
+            "model": self.model,
+            "messages": [message.model_dump() for message in request.messages],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            self.max_tokens_field: params.max_tokens,
+            "seed": sample_seed(params.seed, request.sample_index),
+        }
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.repetition_penalty != 1.0:
+            body["repetition_penalty"] = params.repetition_penalty  # vLLM extension; OpenAI rejects it, so only if set
+        return body
+
+    # ----- retry policy -----
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Full-jitter exponential backoff, never shorter than the server's Retry-After."""
+        jittered = self._jitter(state)
+        failure = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(failure, "retry_after", None)
+        return max(jittered, retry_after) if retry_after is not None else jittered
+
+    def _note_retry(self, state: RetryCallState) -> None:
+        self.retry_count += 1
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.backoff_waits.append(wait)
+        failure = state.outcome.exception() if state.outcome else None
+        log.debug("retrying a teacher request in %.2fs after %s", wait, getattr(failure, "reason", failure))
+
+    # ----- plumbing -----
+
+    def _bind_to_running_loop(self) -> None:
+        """httpx clients and asyncio conditions belong to one event loop; make them for the one running now."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        self._loop = loop
+        self._limiter = AdaptiveLimiter(self.max_concurrency, self.backoff, self.max_backoff)
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        shard_sizes = [min(POOL_SHARD_SIZE, self.max_concurrency - start)
+                       for start in range(0, self.max_concurrency, POOL_SHARD_SIZE)]
+        self._clients = [
+            httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout),
+                              limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
+            for size in shard_sizes
+        ]
+
+    def _server_message(self, response: httpx.Response) -> str:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        message = _error_message(data) if isinstance(data, dict) else None
+        return self._redact(_shorten(message or response.text or response.reason_phrase))
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+def sample_seed(seed: int, sample_index: int) -> int:
+    """The seed sent for one sample: the run seed for sample 0, a stable mix for the others, so repeated
+    samples of a prompt differ on servers that honour `seed` and stay reproducible across reruns."""
+    if sample_index == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}:{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
+def _error_message(data: dict) -> str | None:
+    """OpenAI nests the message under "error"; vLLM and others put it at the top level."""
+    error = data.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    message = error or data.get("message")
+    return str(message) if message else None
+
+
+def _usage_tokens(usage: object) -> tuple[int, int]:
+    if not isinstance(usage, dict):
+        return 0, 0
+    try:
+        return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    except (TypeError, ValueError):
+        return 0, 0
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None
+    if math.isnan(seconds):
+        return None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
