@@ -231,8 +231,19 @@ def _str(value) -> str | None:
     return str(value) if value is not None else None
 
 
+def _quiet_libraries() -> None:
+    """llmaug never downloads models, and draws its own progress bars."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_libraries()
     debug = "--debug" in argv
     try:
         app(args=argv, prog_name="llmaug", standalone_mode=False)

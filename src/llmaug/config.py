@@ -37,6 +37,8 @@ class RunConfig(BaseModel):
     rounds: int = Field(3, ge=0, le=100)
     per_error: int = Field(1, ge=1, le=100)
     method_options: dict[str, Any] = Field(default_factory=dict)
+    label_check: Literal["auto", "none", "centroid"] = "auto"  # auto: centroid for the embedded (weak) teacher
+    centroid_top: int = Field(1, ge=1)
     seed: int = 0
     out: str | None = None
     cache: bool = True

@@ -60,6 +60,7 @@ class RunResult:
     student: Student
     test: Metrics | None
     seconds: float
+    quality: dict = field(default_factory=dict)
 
     @property
     def added(self) -> list[Example]:
@@ -257,14 +258,15 @@ def run(
         out.mkdir(parents=True, exist_ok=True)
         if config_text is not None:
             write_text_atomic(out / "config.yaml", config_text)
-    ctx = RunContext(teacher, factory, task, random_seed, eval, out, quality or QualityFilter(), console)
+    quality = (quality or QualityFilter()).fit(seed)
+    ctx = RunContext(teacher, factory, task, random_seed, eval, out, quality, console)
     try:
         data = method.algorithm(seed, ctx)
         final_student = ctx.final_student(data)
         if ctx.last_evaluation is None or ctx.last_evaluation.train_size != len(data):
             ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
         test = ctx.last_evaluation.test
-        result = RunResult(out, data, ctx.rounds, final_student, test, time.perf_counter() - started)
+        result = RunResult(out, data, ctx.rounds, final_student, test, time.perf_counter() - started, quality.model_dump())
         if out is not None:
             _write_outputs(result, method, teacher, output_format)
         return result
@@ -339,5 +341,5 @@ def _round_line(record: RoundRecord) -> str:
 def _progress(console: Console) -> Progress:
     return Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        console=console, transient=True, disable=not console.is_terminal,
     )

@@ -16,6 +16,7 @@ from llmaug.data import (
 from llmaug.data.example import Example, label_set
 from llmaug.data.sampling import sample_n
 from llmaug.errors import ConfigError
+from llmaug.filters.quality import QualityFilter
 from llmaug.methods import METHOD_CLASSES, Method, TaskInfo
 from llmaug.runner import RunResult, run
 from llmaug.teachers import Budget, Teacher
@@ -40,6 +41,7 @@ def start_run(config_path: Path | None, overrides: dict[str, Any], resume: Path 
         return run(
             method, seed, teacher=teacher, student=_student_factory(config), eval=test, out=out,
             task=task_info(config, seed), random_seed=config.seed, config_text=config_yaml(config),
+            quality=quality_filter(config),
             output_format=config.output_format, console=console,
         )
     finally:
@@ -120,6 +122,15 @@ def task_info(config: RunConfig, seed: list[Example]) -> TaskInfo:
         unit=config.unit or (bundled.unit if bundled else "text"),
         labels=label_set(seed), label_descriptions=descriptions, kind=kind,
     )
+
+
+def quality_filter(config: RunConfig) -> QualityFilter:
+    """The shared filters; the embedding label check is on by default for the weak embedded teacher, whose own
+    label judgement is at chance (docs/embedded-teacher.md)."""
+    check = config.label_check
+    if check == "auto":
+        check = "centroid" if config.teacher.startswith("embedded") else "none"
+    return QualityFilter(centroid_top=config.centroid_top if check == "centroid" else None)
 
 
 def _student_factory(config: RunConfig):

@@ -36,3 +36,32 @@ def test_duplicates_within_one_batch_are_caught():
     batch = [synthetic("Which mountain range crosses Nepal and Tibet ?"), synthetic("Which mountain range crosses Nepal and Tibet ?")]
     accepted, rejected = QualityFilter().apply(batch, [], ["LOC"])
     assert len(accepted) == 1 and rejected[0].reason == "exact duplicate"
+
+
+def test_question_form_is_learnt_from_the_seed_and_cuts_chatter():
+    seed = [Example.create("Where is Kyoto ?", "LOC"), Example.create("How many legs has a spider ?", "NUM")]
+    quality = QualityFilter().fit(seed)
+    assert quality.question_form is True
+    chatty = synthetic('Sure! The question is: "Which river runs through Cairo?" I hope it helps.')
+    plain = synthetic("Rivers are long and wet.")
+    accepted, rejected = quality.apply([chatty, plain], seed, ["LOC", "NUM"])
+    assert [e.text for e in accepted] == ["Which river runs through Cairo?"]
+    assert accepted[0].provenance.raw_output == chatty.provenance.raw_output
+    assert [r.reason for r in rejected] == ["not a question"]
+    statements = [Example.create("a fine film", "positive"), Example.create("a dull film", "negative")]
+    assert QualityFilter().fit(statements).question_form is False
+
+
+def test_centroid_check_drops_a_candidate_whose_label_clearly_does_not_fit():
+    seed = [
+        Example.create("Where is the capital city of France located ?", "LOC"),
+        Example.create("In which country is the city of Kyoto ?", "LOC"),
+        Example.create("How many legs does a spider have ?", "NUM"),
+        Example.create("How many minutes are there in one hour ?", "NUM"),
+    ]
+    quality = QualityFilter(centroid_top=1).fit(seed)
+    fits = synthetic("In which country is the city of Lyon located ?", "LOC")
+    misfit = synthetic("How many seconds are there in one day ?", "LOC")
+    accepted, rejected = quality.apply([fits, misfit], seed, ["LOC", "NUM"])
+    assert [e.text for e in accepted] == [fits.text]
+    assert rejected[0].reason == "label does not fit (nearest label NUM)"

@@ -90,10 +90,10 @@ def test_wrong_prediction_in_prompt_only_when_enabled(show):
     run(LLM2LLM(rounds=1, show_wrong_prediction=show), seed_set(), teacher=teacher, student=AlwaysWrong)
     for request in backend.requests:
         prompt = request.messages[-1].content
-        assert ("wrongly labelled this example as: " in prompt) is show
+        assert ("A student model got it wrong" in prompt) is show
     if show:
         first = backend.requests[0].messages[-1].content
-        assert "wrongly labelled this example as: LOC" in first or "wrongly labelled this example as: NUM" in first
+        assert 'it labelled it "LOC" instead of "NUM"' in first or 'it labelled it "NUM" instead of "LOC"' in first
 
 
 def test_near_duplicates_and_exact_duplicates_are_rejected_with_reasons():
@@ -108,7 +108,7 @@ def test_near_duplicates_and_exact_duplicates_are_rejected_with_reasons():
 
 def _quoted_example(request) -> str:
     prompt = request.messages[-1].content
-    return next(line.removeprefix("Example: ") for line in prompt.splitlines() if line.startswith("Example: "))
+    return prompt.split('": "', 1)[1].split('"\n', 1)[0]
 
 
 def test_every_synthetic_row_has_full_provenance():
@@ -123,7 +123,7 @@ def test_every_synthetic_row_has_full_provenance():
         assert p.round in (1, 2)
         assert len(p.parent_ids) == 1 and p.parent_ids[0] in seed_ids
         assert p.teacher == "function:scripted"
-        assert p.prompt == "llm2llm-classification@1"
+        assert p.prompt == "llm2llm-classification@2"
         assert p.sample_index is not None and p.raw_output
         assert example.label == next(s.label for s in seeds if s.id == p.parent_ids[0])
 
@@ -160,9 +160,11 @@ def test_task_description_and_label_description_reach_the_prompt():
     teacher, backend = numbered_teacher()
     task = TaskInfo(description="question classification", unit="question", label_descriptions={"LOC": "asks about a place"})
     run(LLM2LLM(rounds=1), seed_set(), teacher=teacher, student=AlwaysWrong, task=task)
-    loc_prompt = next(r.messages[-1].content for r in backend.requests if "Category: LOC" in r.messages[-1].content)
-    assert "question classification" in loc_prompt and "asks about a place" in loc_prompt
-    assert "Write 1 new question" in loc_prompt
+    loc_prompt = next(r.messages[-1].content for r in backend.requests if "Kyoto" in r.messages[-1].content)
+    assert loc_prompt.startswith('Here is a question that asks about a place: "In which country is Kyoto ?"')
+    assert "Write 1 new, different question that also asks about a place" in loc_prompt
+    num_prompt = next(r.messages[-1].content for r in backend.requests if "spider" in r.messages[-1].content)
+    assert 'belongs to the category "NUM"' in num_prompt  # no description given for NUM
 
 
 def test_cross_validated_errors_never_let_a_student_see_the_seed_it_judges_or_its_children():

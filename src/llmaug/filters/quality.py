@@ -1,12 +1,23 @@
-"""The candidate filters every method shares: label in the label set, length bounds, echo of the prompt,
-exact and near duplicates (against the existing data and the batch so far). Each rejection keeps its reason."""
+"""The candidate filters every method shares: label in the label set, length bounds, question form, echo of the
+prompt, exact and near duplicates (against the existing data and the batch so far), and an optional embedding
+check that the label fits. Each rejection keeps its reason.
+
+`fit(seed)` lets the filter learn from the seed set: whether its texts are questions (then candidates are cut to
+their first question, and non-questions rejected) and, with `centroid_top`, each label's mean MiniLM embedding.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import re
+
+import numpy as np
+from pydantic import BaseModel, Field, PrivateAttr
 
 from llmaug.data.example import Example
 from llmaug.filters.dedup import NearDuplicateIndex, rouge_l_recall
+
+QUESTION_SHARE = 0.8  # seed texts ending in "?" above this share make the task a question task
+_FIRST_QUESTION = re.compile(r"[^\"“”?:\n]*\?")
 
 
 class Rejected(BaseModel):
@@ -26,6 +37,25 @@ class QualityFilter(BaseModel):
     max_chars: int = Field(600, ge=1)
     near_duplicate_threshold: float = Field(0.95, gt=0, le=1)
     echo_threshold: float = Field(0.6, gt=0, le=1)  # share of the output found, in order, in the instructions
+    question_form: bool | None = None  # None: decided by `fit` from the seed texts
+    centroid_top: int | None = Field(None, ge=1)  # label must be among the k nearest label centroids
+
+    _centroids: np.ndarray | None = PrivateAttr(None)
+    _centroid_labels: list[str] = PrivateAttr(default_factory=list)
+
+    def fit(self, seed: list[Example]) -> "QualityFilter":
+        single = [e for e in seed if e.text_pair is None and e.label is not None]
+        if self.question_form is None:
+            self.question_form = bool(single) and sum(e.text.rstrip().endswith("?") for e in single) / len(single) >= QUESTION_SHARE
+        if self.centroid_top is not None and single:
+            from llmaug.embedding import shared_encoder
+
+            vectors = shared_encoder().encode([e.text for e in single])
+            self._centroid_labels = sorted({e.label for e in single})
+            self._centroids = np.stack([
+                vectors[[i for i, e in enumerate(single) if e.label == label]].mean(axis=0) for label in self._centroid_labels
+            ])
+        return self
 
     def apply(
         self,
@@ -40,13 +70,27 @@ class QualityFilter(BaseModel):
         accepted: list[Example] = []
         rejected: list[Rejected] = []
         for candidate in candidates:
-            reason = self._reason(candidate, index, labels, (instructions or {}).get(candidate.id))
+            prompt = (instructions or {}).get(candidate.id)
+            candidate, reason = self._shaped(candidate)
+            reason = reason or self._reason(candidate, index, labels, prompt)
             if reason is None:
                 accepted.append(candidate)
                 index.add(candidate.text)
             else:
                 rejected.append(rejection(candidate, reason))
-        return accepted, rejected
+        return self._label_fit(accepted, rejected)
+
+    def _shaped(self, candidate: Example) -> tuple[Example, str | None]:
+        """In question tasks, the candidate cut to its first question (teachers wrap it in chatter)."""
+        if not self.question_form or candidate.text_pair is not None:
+            return candidate, None
+        match = _FIRST_QUESTION.search(candidate.text)
+        if match is None:
+            return candidate, "not a question"
+        question = match.group(0).strip(" '\"*")
+        if question == candidate.text:
+            return candidate, None
+        return Example.create(question, candidate.label, provenance=candidate.provenance), None
 
     def _reason(self, candidate: Example, index: NearDuplicateIndex, labels: list[str] | None, prompt: str | None) -> str | None:
         text = candidate.text.strip()
@@ -66,6 +110,24 @@ class QualityFilter(BaseModel):
         if prompt and rouge_l_recall(text, prompt) >= self.echo_threshold:
             return "echo of the prompt instructions"
         return None
+
+    def _label_fit(self, accepted: list[Example], rejected: list[Rejected]) -> tuple[list[Example], list[Rejected]]:
+        """Drop candidates whose label is not among the `centroid_top` nearest label centroids."""
+        checkable = [e for e in accepted if e.text_pair is None and e.label in self._centroid_labels]
+        if self._centroids is None or not checkable:
+            return accepted, rejected
+        from llmaug.embedding import shared_encoder
+
+        similarity = shared_encoder().encode([e.text for e in checkable]) @ self._centroids.T
+        nearest = np.argsort(-similarity, axis=1)[:, : self.centroid_top]
+        misfits = {
+            e.id: self._centroid_labels[row[0]]
+            for e, row in zip(checkable, nearest)
+            if self._centroid_labels.index(e.label) not in row
+        }
+        kept = [e for e in accepted if e.id not in misfits]
+        dropped = [rejection(e, f"label does not fit (nearest label {misfits[e.id]})") for e in accepted if e.id in misfits]
+        return kept, rejected + dropped
 
 
 def rejection(candidate: Example, reason: str) -> Rejected:

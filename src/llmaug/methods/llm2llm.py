@@ -182,4 +182,6 @@ def _spread(total: int, parts: int) -> list[int]:
 
 
 def _template(example: Example):
-    return prompts.QA if example.label is None and example.answer is not None else prompts.CLASSIFICATION
+    if example.label is None and example.answer is not None:
+        return prompts.QA
+    return prompts.PAIR if example.text_pair is not None else prompts.CLASSIFICATION

@@ -3,20 +3,24 @@ slot for it, on by default (`show_wrong_prediction`)."""
 
 from llmaug.prompts.base import PromptTemplate
 
+# One plain user message: tiny teachers copy structured headers ("Task:", "Category:") back instead of writing.
 CLASSIFICATION = PromptTemplate(
     name="llm2llm-classification",
+    version=2,
+    user="""Here is a {{ unit }} that {% if description %}{{ description }}{% else %}belongs to the category "{{ label }}"{% endif %}: "{{ text }}"
+{% if wrong_prediction is not none %}A student model got it wrong: it labelled it "{{ wrong_prediction }}" instead of "{{ label }}".
+{% endif %}Write {{ count }} new, different {{ unit }} that also {% if description %}{{ description }}{% else %}belongs to the category "{{ label }}"{% endif %}. Reply with only the {{ unit }}.""",
+)
+
+PAIR = PromptTemplate(
+    name="llm2llm-pair",
     version=1,
-    system=(
-        "You are a teacher writing practice examples for a student text classifier. "
-        "You rewrite examples the student got wrong into new, different examples of the same category."
-    ),
     user="""Task: {{ task }}
-Category: {{ label }}{% if description %} ({{ description }}){% endif %}
-{% if text_pair is not none %}First text: {{ text }}
-Second text: {{ text_pair }}{% else %}Example: {{ text }}{% endif %}
-{% if wrong_prediction is not none %}The student wrongly labelled this example as: {{ wrong_prediction }}
-{% endif %}
-Write {{ count }} new {{ unit }} that also belongs to the category "{{ label }}". Use different words and a different subject than the example. {% if text_pair is not none %}Write it as two lines: "First text: ..." and "Second text: ...".{% else %}Reply with the {{ unit }} only, one per line.{% endif %}""",
+First text: {{ text }}
+Second text: {{ text_pair }}
+The relation between the two texts is "{{ label }}"{% if description %} ({{ description }}){% endif %}.
+{% if wrong_prediction is not none %}A student model got it wrong: it answered "{{ wrong_prediction }}".
+{% endif %}Write {{ count }} new pair of texts whose relation is also "{{ label }}", as two lines: "First text: ..." and "Second text: ...".""",
 )
 
 QA = PromptTemplate(

@@ -25,6 +25,7 @@ def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> 
         f"- teacher: `{teacher_identity}`",
         f"- student: `{result.student.kind}` ({', '.join(f'{k}={v}' for k, v in result.student.options.items()) or 'defaults'})",
         f"- settings: {', '.join(f'{k}={v}' for k, v in method.options().items())}",
+        f"- filters: {', '.join(f'{k}={v}' for k, v in result.quality.items())}",
         f"- seed examples: {sum(e.is_seed for e in result.data)}, synthetic added: {len(result.added)}",
         f"- wall time: {result.seconds:.1f} s",
         "",

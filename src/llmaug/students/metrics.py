@@ -27,15 +27,22 @@ class Metrics(BaseModel):
 def score(gold: list[str], predicted: list[str], labels: list[str] | None = None, correct: list[bool] | None = None) -> Metrics:
     """Metrics for predictions. `correct` overrides exact-match accuracy (QA students judge answers)."""
     labels = labels or sorted(set(gold) | set(predicted))
-    extra = sorted(set(predicted) - set(labels))
-    axis = labels + extra
+    # A gold class the student never saw (absent from its training data) still counts, with recall 0.
+    scored = labels + sorted(set(gold) - set(labels))
+    axis = scored + sorted(set(predicted) - set(scored))
     correct = correct if correct is not None else [g == p for g, p in zip(gold, predicted, strict=True)]
     accuracy = sum(correct) / len(correct) if correct else 0.0
-    precision, recall, f1, support = precision_recall_fscore_support(gold, predicted, labels=labels, zero_division=0)
-    matrix = confusion_matrix(gold, predicted, labels=axis) if gold else [[0] * len(axis)] * len(axis)
+    if gold:
+        precision, recall, f1, support = precision_recall_fscore_support(
+            gold, predicted, labels=scored, zero_division=0
+        )
+        matrix = confusion_matrix(gold, predicted, labels=axis)
+    else:
+        precision = recall = f1 = support = [0] * len(scored)
+        matrix = [[0] * len(axis) for _ in axis]
     per_class = {
         label: ClassScores(precision=float(p), recall=float(r), f1=float(f), support=int(s))
-        for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        for label, p, r, f, s in zip(scored, precision, recall, f1, support)
     }
     macro_f1 = float(sum(s.f1 for s in per_class.values()) / len(per_class)) if per_class else 0.0
     return Metrics(accuracy=accuracy, macro_f1=macro_f1, n=len(gold), per_class=per_class, labels=axis,

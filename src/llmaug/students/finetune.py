@@ -1,0 +1,246 @@
+"""Fine-tuned transformer classifier: AutoModelForSequenceClassification trained with a plain torch loop.
+
+Every `fit` starts again from the base model's weights (all-MiniLM-L6-v2 by default, or any local Hugging Face
+model folder), with a freshly initialised head. A saved student is a plain Hugging Face model folder
+(safetensors + tokenizer + id2label), usable with `transformers.pipeline("text-classification", model=dir)`.
+
+Training budget: `epochs` passes over the data, but at most `max_steps` optimizer steps once the data needs
+more than one epoch of them, so a few thousand examples train for about `max_steps` steps instead of
+`epochs` full passes (the low-data defaults were tuned for ~50 examples).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llmaug.data.example import Example
+from llmaug.embedding import minilm_path
+from llmaug.errors import StudentError
+from llmaug.students.base import Student
+from llmaug.students.tfidf import class_indices
+
+PREDICT_BATCH_SIZE = 64
+MAX_GRAD_NORM = 1.0
+MAX_DEFAULT_THREADS = 4
+
+
+def planned_steps(n_examples: int, batch_size: int, epochs: int, max_steps: int) -> int:
+    """Optimizer steps for a fit: `epochs` epochs, capped at `max_steps` but never below one full epoch."""
+    steps_per_epoch = math.ceil(n_examples / batch_size)
+    return min(epochs * steps_per_epoch, max(max_steps, steps_per_epoch))
+
+
+def shuffled_batches(
+    n_examples: int, batch_size: int, total_steps: int, generator: torch.Generator
+) -> Iterator[list[int]]:
+    """`total_steps` batches of example indices, reshuffled every epoch (an epoch's last batch may be smaller)."""
+    steps = 0
+    while True:
+        order = torch.randperm(n_examples, generator=generator).tolist()
+        for start in range(0, n_examples, batch_size):
+            if steps == total_steps:
+                return
+            yield order[start : start + batch_size]
+            steps += 1
+
+
+def default_threads() -> int:
+    """Half the CPUs this process may use, at most 4: a fixed number, since results change with it.
+
+    Batches of a few dozen short texts gain little from more threads, and on a shared or busy machine
+    (a teacher server, other runs) OpenMP threads that wait for a core make a step several times slower.
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_DEFAULT_THREADS, usable // 2))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run torch with `threads` CPU threads (None: `default_threads()`), restoring the process setting after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or default_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def torch_run_settings(threads: int | None, seed: int | None = None) -> Iterator[None]:
+    """Threads, determinism and (when seeded) the RNG for one fit or predict, all restored afterwards."""
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        devices = None if torch.cuda.is_available() else []  # CUDA RNG state too when training on a GPU
+        seeded = torch.random.fork_rng(devices=devices) if seed is not None else contextlib.nullcontext()
+        with torch_threads(threads), seeded:
+            if seed is not None:
+                torch.manual_seed(seed)
+            yield
+    finally:
+        torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide the load report and progress bars that every from-scratch fit would print."""
+    from transformers.utils import logging
+
+    previous = logging.get_verbosity()
+    bars_were_on = logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(previous)
+        if bars_were_on:
+            logging.enable_progress_bar()
+
+
+def split_pairs(examples: list[Example]) -> tuple[list[str], list[str] | None]:
+    pairs = [e.text_pair for e in examples if e.text_pair is not None]
+    if pairs and len(pairs) != len(examples):
+        raise StudentError("examples mix single texts and sentence pairs; a finetune student needs one or the other")
+    return [e.text for e in examples], pairs or None
+
+
+class FinetuneStudent(Student):
+    kind = "finetune"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        epochs: int = 15,
+        lr: float = 1e-4,
+        batch_size: int = 16,
+        max_length: int = 128,
+        warmup: float = 0.1,
+        weight_decay: float = 0.01,
+        max_steps: int = 300,
+        freeze_embeddings: bool = True,
+        threads: int | None = None,
+    ):
+        super().__init__(
+            model=str(model) if model is not None else None, epochs=int(epochs), lr=float(lr),
+            batch_size=int(batch_size), max_length=int(max_length), warmup=float(warmup),
+            weight_decay=float(weight_decay), max_steps=int(max_steps),
+            freeze_embeddings=bool(freeze_embeddings), threads=int(threads) if threads else None,
+        )
+        self.model = None
+        self.tokenizer = None
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def base_model_dir(self) -> Path:
+        folder = Path(self.options["model"]) if self.options["model"] else minilm_path()
+        if not (folder / "config.json").is_file():
+            raise StudentError(f"not a Hugging Face model folder (no config.json): {folder}", "--student")
+        return folder
+
+    def _load_pretrained(self, folder: Path, **config_overrides) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        # local_files_only: never reach the hub; use_safetensors: never unpickle weights; remote code stays off.
+        try:
+            with quiet_transformers():
+                self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+                self.model = AutoModelForSequenceClassification.from_pretrained(
+                    folder, local_files_only=True, use_safetensors=True, trust_remote_code=False, **config_overrides
+                )
+        except (OSError, ValueError) as err:
+            raise StudentError(f"cannot load a sequence classifier from {folder} ({err})", folder) from None
+        self.model.to(self.device)
+
+    def _tokenize(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        texts, pairs = split_pairs(examples)
+        batch = self.tokenizer(
+            texts, pairs, truncation=True, max_length=self.options["max_length"], padding=True, return_tensors="pt"
+        )
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
+
+    def _fit(self, examples: list[Example], seed: int) -> None:
+        targets = torch.from_numpy(class_indices(examples, self.labels))
+        split_pairs(examples)  # reject mixed data before spending time on loading the model
+        with torch_run_settings(self.options["threads"], seed):
+            self._load_pretrained(
+                self.base_model_dir(),
+                num_labels=len(self.labels),
+                id2label=dict(enumerate(self.labels)),
+                label2id={label: i for i, label in enumerate(self.labels)},
+                problem_type="single_label_classification",
+            )
+            self._train(examples, targets, torch.Generator().manual_seed(seed))
+
+    def _optimizer(self, total_steps: int):
+        from transformers import get_linear_schedule_with_warmup
+
+        decay, no_decay = [], []
+        for parameter in self.model.parameters():
+            if parameter.requires_grad:
+                (no_decay if parameter.ndim < 2 else decay).append(parameter)  # biases and LayerNorm weights
+        groups = [
+            {"params": decay, "weight_decay": self.options["weight_decay"]},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        try:  # the fused kernel makes the step several times faster on CPU (torch >= 2.4)
+            optimizer = torch.optim.AdamW(groups, lr=self.options["lr"], fused=True)
+        except (RuntimeError, ValueError):
+            optimizer = torch.optim.AdamW(groups, lr=self.options["lr"])
+        warmup_steps = round(self.options["warmup"] * total_steps)
+        return optimizer, get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+
+    def _train(self, examples: list[Example], targets: torch.Tensor, generator: torch.Generator) -> None:
+        batch_size = self.options["batch_size"]
+        total_steps = planned_steps(len(examples), batch_size, self.options["epochs"], self.options["max_steps"])
+        if self.options["freeze_embeddings"]:
+            # The token embedding is half of MiniLM's weights: a few dozen examples touch a few hundred of its
+            # rows, while AdamW would update (and weight-decay) all 30k of them every step.
+            self.model.get_input_embeddings().weight.requires_grad_(False)
+        optimizer, schedule = self._optimizer(total_steps)
+        self.model.train()
+        for chosen in shuffled_batches(len(examples), batch_size, total_steps, generator):
+            batch = self._tokenize([examples[i] for i in chosen])
+            loss = self.model(**batch, labels=targets[chosen].to(self.device)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+        self.model.eval()
+
+    def predict_proba(self, examples: list[Example]) -> np.ndarray:
+        if self.model is None or self.tokenizer is None:
+            raise StudentError("the finetune student is not trained; call fit or load first")
+        if not examples:
+            return np.zeros((0, len(self.labels)))
+        # Batches of similar length waste little compute on padding; rows go back to input order at the end.
+        order = sorted(range(len(examples)), key=lambda i: len(examples[i].text) + len(examples[i].text_pair or ""))
+        probabilities = np.zeros((len(examples), len(self.labels)))
+        self.model.eval()
+        with torch_run_settings(self.options["threads"]), torch.inference_mode():
+            for start in range(0, len(order), PREDICT_BATCH_SIZE):
+                chosen = order[start : start + PREDICT_BATCH_SIZE]
+                logits = self.model(**self._tokenize([examples[i] for i in chosen])).logits
+                probabilities[chosen] = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+        return probabilities
+
+    def _save(self, directory: Path) -> None:
+        if self.model is None or self.tokenizer is None:
+            raise StudentError("cannot save an untrained finetune student")
+        self.model.save_pretrained(directory)  # safetensors, the default since transformers 4.35
+        self.tokenizer.save_pretrained(directory)
+
+    def _load(self, directory: Path) -> None:
+        self._load_pretrained(directory)
+        saved_labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+        if saved_labels != self.labels:
+            raise StudentError(f"model labels {saved_labels} differ from the manifest's {self.labels}", directory)
+        self.model.eval()
