@@ -65,3 +65,29 @@ def test_centroid_check_drops_a_candidate_whose_label_clearly_does_not_fit():
     accepted, rejected = quality.apply([fits, misfit], seed, ["LOC", "NUM"])
     assert [e.text for e in accepted] == [fits.text]
     assert rejected[0].reason == "label does not fit (nearest label NUM)"
+
+
+def test_pairs_are_checked_on_their_second_text_which_methods_write():
+    premise = "A long real premise that the method keeps from its parent. " * 12  # over max_chars on its own
+    existing = [Example.create(premise, "entailment", text_pair="The premise is long.")]
+    candidates = [
+        Example.create(premise, "entailment", text_pair="The premise is long."),
+        Example.create(premise, "entailment", text_pair="Somebody wrote a different hypothesis here."),
+        Example.create(premise, "entailment", text_pair="Short"),
+    ]
+    accepted, rejected = QualityFilter().apply(candidates, existing, ["entailment", "not_entailment"])
+    assert [e.text_pair for e in accepted] == ["Somebody wrote a different hypothesis here."]
+    assert [r.reason.split(" (")[0] for r in rejected] == ["exact duplicate", "too short"]
+
+
+def test_assistant_chatter_is_rejected_but_ordinary_questions_pass():
+    chatter = [
+        "I'm not familiar enough with a question to provide a reply. Can you please provide more details?",
+        "I'd be happy to help with that. What is an entity?",
+        "What is the first thing that your AI assistant says?",
+        "Here is a new question: where is Lyon?",
+    ]
+    fine = ["Who said I am the greatest?", "What does an AI do in a chess engine?", "Where can you see the northern lights?"]
+    accepted, rejected = QualityFilter().apply([synthetic(t) for t in chatter + fine], [], ["LOC"])
+    assert [e.text for e in accepted] == fine
+    assert {r.reason for r in rejected} == {"assistant chatter"}

@@ -1,5 +1,5 @@
-"""The candidate filters every method shares: label in the label set, length bounds, question form, echo of the
-prompt, exact and near duplicates (against the existing data and the batch so far), and an optional embedding
+"""The candidate filters every method shares: label in the label set, length bounds, question form, assistant
+chatter, echo of the prompt, exact and near duplicates (against the existing data and the batch so far), and an optional embedding
 check that the label fits. Each rejection keeps its reason.
 
 `fit(seed)` lets the filter learn from the seed set: whether its texts are questions (then candidates are cut to
@@ -17,6 +17,13 @@ from llmaug.data.example import Example
 from llmaug.filters.dedup import NearDuplicateIndex, rouge_l_recall
 
 QUESTION_SHARE = 0.8  # seed texts ending in "?" above this share make the task a question task
+# A chat model talking to its user instead of writing an example: "I'm not sure...", "Can you please provide...".
+_ASSISTANT_CHATTER = re.compile(
+    r"\b(?:i'?m (?:not|happy|glad|sorry|here|ready)|i am (?:not|happy|an ai)|i (?:don'?t|do not|cannot|can'?t) "
+    r"(?:have|know|provide)|i'?d be (?:happy|glad)|as an ai|(?:can|could) you (?:please )?(?:provide|give|tell|clarify)"
+    r"|(?:your|an) ai assistant|let me know|here (?:is|are) (?:a|an|the|some) (?:new |different )?(?:question|example)s?)\b",
+    re.IGNORECASE,
+)
 _FIRST_QUESTION = re.compile(r"[^\"“”?:\n]*\?")
 
 
@@ -66,7 +73,7 @@ class QualityFilter(BaseModel):
     ) -> tuple[list[Example], list[Rejected]]:
         """Accepted candidates (in order) and rejections. `instructions` maps a candidate id to the prompt that
         produced it, without the quoted example, to catch teachers that parrot the instructions back."""
-        index = NearDuplicateIndex(self.near_duplicate_threshold, [e.text for e in existing])
+        index = NearDuplicateIndex(self.near_duplicate_threshold, [_written(e) for e in existing])
         accepted: list[Example] = []
         rejected: list[Rejected] = []
         for candidate in candidates:
@@ -75,7 +82,7 @@ class QualityFilter(BaseModel):
             reason = reason or self._reason(candidate, index, labels, prompt)
             if reason is None:
                 accepted.append(candidate)
-                index.add(candidate.text)
+                index.add(_written(candidate))
             else:
                 rejected.append(rejection(candidate, reason))
         return self._label_fit(accepted, rejected)
@@ -93,15 +100,17 @@ class QualityFilter(BaseModel):
         return Example.create(question, candidate.label, provenance=candidate.provenance), None
 
     def _reason(self, candidate: Example, index: NearDuplicateIndex, labels: list[str] | None, prompt: str | None) -> str | None:
-        text = candidate.text.strip()
-        if not text:
+        if not candidate.text.strip() or (candidate.text_pair is not None and not candidate.text_pair.strip()):
             return "empty"
+        text = _written(candidate).strip()
         if labels is not None and candidate.label is not None and candidate.label not in labels:
             return f"label {candidate.label!r} not in the label set"
         if len(text) < self.min_chars:
             return f"too short ({len(text)} < {self.min_chars} characters)"
         if len(text) > self.max_chars:
             return f"too long ({len(text)} > {self.max_chars} characters)"
+        if _ASSISTANT_CHATTER.search(text):
+            return "assistant chatter"
         if index.exact(text) is not None:
             return "exact duplicate"
         match = index.match(text)
@@ -128,6 +137,13 @@ class QualityFilter(BaseModel):
         kept = [e for e in accepted if e.id not in misfits]
         dropped = [rejection(e, f"label does not fit (nearest label {misfits[e.id]})") for e in accepted if e.id in misfits]
         return kept, rejected + dropped
+
+
+def _written(example: Example) -> str:
+    """What the length, duplicate and echo checks judge: the text, or of a pair the second text, which every
+    method writes (the first may be a real premise kept from the parent, and a long shared premise would make
+    any two hypotheses under it look like near duplicates)."""
+    return example.text if example.text_pair is None else example.text_pair
 
 
 def rejection(candidate: Example, reason: str) -> Rejected:

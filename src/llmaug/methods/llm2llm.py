@@ -72,8 +72,7 @@ class LLM2LLM(Method):
         return data
 
     def _error_folds(self, round_: int) -> int | None:
-        last = round_ == self.rounds and not self.one_shot
-        return self.folds if self.error_source == "cross-val" and not last else None
+        return self.folds if self.error_source == "cross-val" else None
 
     def _run_one_shot(self, seed: list[Example], ctx: Context) -> list[Example]:
         evaluation = ctx.train_and_evaluate(seed, 0, seed, error_folds=self._error_folds(0))
@@ -83,7 +82,7 @@ class LLM2LLM(Method):
         added, rejected = self.augment(wrong, seed, 0, ctx, per_error=shares) if wrong else ([], [])
         ctx.end_round(0, seed, added, rejected, evaluation)
         data = seed + added
-        ctx.end_round(1, data, [], [], ctx.train_and_evaluate(data, 1, seed))
+        ctx.end_round(1, data, [], [], ctx.train_and_evaluate(data, 1, seed, error_folds=self._error_folds(1)))
         return data
 
     def augment(
