@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -29,7 +28,7 @@ def _root(debug: Annotated[bool, Opt("--debug", help="Show tracebacks.")] = Fals
 def run(
     config: Annotated[Optional[Path], Opt("--config", "-c", help="YAML file with run settings; flags override it.")] = None,
     resume: Annotated[Optional[Path], Opt("--resume", help="Continue the run in this directory.")] = None,
-    method: Annotated[Optional[str], Opt(help="llm2llm | none (more methods: see docs).")] = None,
+    method: Annotated[Optional[str], Opt(help="llm2llm | s3 | promptmix | paraphrase | zerogen | none.")] = None,
     dataset: Annotated[Optional[str], Opt(help="Bundled dataset name or folder with train/test.jsonl.")] = None,
     train: Annotated[Optional[Path], Opt(help="Seed file (used as is, not sampled).")] = None,
     eval: Annotated[Optional[Path], Opt("--eval", help="Test file for reporting.")] = None,
@@ -38,9 +37,10 @@ def run(
     max_eval: Annotated[Optional[int], Opt(help="Cap the test set (stratified sample).")] = None,
     teacher: Annotated[Optional[str], Opt(help="Teacher spec, e.g. embedded, openai:gpt-4o-mini.")] = None,
     student: Annotated[Optional[str], Opt(help="Student spec: finetune, embed-lr, tfidf, finetune:/path.")] = None,
-    rounds: Annotated[Optional[int], Opt(help="Augmentation rounds.")] = None,
+    rounds: Annotated[Optional[int], Opt(help="Augmentation rounds (llm2llm: 3, s3: 2 by default).")] = None,
     per_error: Annotated[Optional[int], Opt(help="New examples per wrong seed per round.")] = None,
     one_shot: Annotated[Optional[bool], Opt("--one-shot/--iterative", help="LLM2LLM one-shot ablation.")] = None,
+    match_budget: Annotated[Optional[Path], Opt(help="paraphrase/zerogen: as many teacher calls as this finished run.")] = None,
     seed: Annotated[Optional[int], Opt(help="Random seed for sampling, training and generation.")] = None,
     out: Annotated[Optional[Path], Opt(help="Run directory (default runs/METHOD-DATASET-sSEED).")] = None,
     no_cache: Annotated[bool, Opt("--no-cache", help="Do not read or write the teacher cache.")] = False,
@@ -61,7 +61,7 @@ def run(
         max_eval=max_eval, teacher=teacher, student=student, rounds=rounds, per_error=per_error, seed=seed,
         out=_str(out), cache=False if no_cache else None, max_teacher_calls=max_teacher_calls,
         max_tokens_budget=max_tokens_budget, output_format=output_format, text_col=text_col, label_col=label_col,
-        pair_col=pair_col, method_options=method_options or None,
+        pair_col=pair_col, method_options=method_options or None, match_budget=_str(match_budget),
     )
     result = start_run(config, overrides, resume, console=err_console)
     _print_rounds(result)
@@ -116,7 +116,7 @@ def teachers(
         response = teacher.generate([request])[0]
     if response.finish_reason == "error":
         raise TeacherError("the teacher answered with an error after retries", check)
-    console.print(f"[green]ok[/green] {teacher.identity} answered in {time.perf_counter() - started:.1f} s: {response.text.strip()[:200]!r}")
+    console.print(f"[green]ok[/green] {teacher.identity} answered in {time.perf_counter() - started:.1f} s: {response.text.strip()[:200]!r}", soft_wrap=True)
 
 
 TEACHER_HELP = {
@@ -252,17 +252,23 @@ def main(argv: list[str] | None = None) -> None:
             raise
         err_console.print(f"[red]error:[/red] {_one_line(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
-    except click.exceptions.UsageError as err:
+    except _USAGE_ERRORS as err:
         if debug:
             raise
-        where = f"{err.param.opts[0]}: " if getattr(err, "param", None) is not None and err.param.opts else ""
-        err_console.print(f"[red]error:[/red] {where}{_one_line(err.format_message())}", highlight=False, soft_wrap=True)
+        message = _one_line(err.format_message())
+        param = getattr(err, "param", None)
+        where = f"{param.opts[0]}: " if param is not None and param.opts and param.opts[0] not in message else ""
+        err_console.print(f"[red]error:[/red] {where}{message}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except click.exceptions.Exit as err:
+    except typer.Exit as err:
         sys.exit(err.exit_code)
+
+
+# click's UsageError (typer >= 0.20 vendors its own click, so find it from typer's BadParameter)
+_USAGE_ERRORS = tuple(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
 
 
 def _one_line(message: str) -> str:

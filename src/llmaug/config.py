@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmaug.errors import ConfigError
 
@@ -34,9 +34,10 @@ class RunConfig(BaseModel):
     api_key_env: str | None = None  # name of the env var holding the key; the key itself is never stored
     student: str = "finetune"
     student_options: dict[str, Any] = Field(default_factory=dict)
-    rounds: int = Field(3, ge=0, le=100)
-    per_error: int = Field(1, ge=1, le=100)
+    rounds: int | None = Field(None, ge=0, le=100)  # llm2llm and s3; None: the method's default (3 and 2)
+    per_error: int = Field(1, ge=1, le=100)  # llm2llm and s3
     method_options: dict[str, Any] = Field(default_factory=dict)
+    match_budget: str | None = None  # paraphrase/zerogen: a finished run dir whose teacher calls to spend
     label_check: Literal["auto", "none", "centroid"] = "auto"  # auto: centroid for the embedded (weak) teacher
     centroid_top: int = Field(1, ge=1)
     seed: int = 0
@@ -46,10 +47,15 @@ class RunConfig(BaseModel):
     max_tokens_budget: int | None = Field(None, ge=0)
     output_format: Literal["jsonl", "csv", "parquet"] = "jsonl"
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        return method
+
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
         if self.dataset is None and self.train is None:
             raise ValueError("give a dataset or a train file")
         return self
