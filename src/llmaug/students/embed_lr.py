@@ -1,7 +1,9 @@
 """Frozen sentence embeddings (all-MiniLM-L6-v2 by default) + logistic regression.
 
 Only the logistic regression is trained, so a fit costs one encoding pass. Pairs are represented the
-InferSent / Sentence-BERT way: [u, v, |u - v|, u * v].
+InferSent / Sentence-BERT way: [u, v, |u - v|, u * v]. C = 100: the embeddings are unit vectors, so their
+components are small and C = 1 over-regularises; on TREC-6 at 1% held-out accuracy rose to a plateau at
+C = 10..1000.
 """
 
 from __future__ import annotations

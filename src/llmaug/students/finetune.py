@@ -4,9 +4,10 @@ Every `fit` starts again from the base model's weights (all-MiniLM-L6-v2 by defa
 model folder), with a freshly initialised head. A saved student is a plain Hugging Face model folder
 (safetensors + tokenizer + id2label), usable with `transformers.pipeline("text-classification", model=dir)`.
 
-Training budget: `epochs` passes over the data, but at most `max_steps` optimizer steps once the data needs
-more than one epoch of them, so a few thousand examples train for about `max_steps` steps instead of
-`epochs` full passes (the low-data defaults were tuned for ~50 examples).
+Defaults were chosen on TREC-6 at 1% (54 examples, 6 labels), scored on held-out train rows: small batches
+(4) and lr 1e-4 for 10 epochs beat batch 16 at any lr or epoch count tried, at the same compute.
+Training budget: `epochs` passes over the data, capped at `max_steps` optimizer steps but never less than one
+epoch: 54 examples train for 140 steps (10 epochs), 500 for 300 steps (2.4 epochs), 3000 for one epoch.
 """
 
 from __future__ import annotations
@@ -119,9 +120,9 @@ class FinetuneStudent(Student):
     def __init__(
         self,
         model: str | None = None,
-        epochs: int = 15,
+        epochs: int = 10,
         lr: float = 1e-4,
-        batch_size: int = 16,
+        batch_size: int = 4,
         max_length: int = 128,
         warmup: float = 0.1,
         weight_decay: float = 0.01,
