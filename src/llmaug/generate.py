@@ -8,13 +8,16 @@ from llmaug.filters.quality import QualityFilter, Rejected, rejection
 from llmaug.methods.base import TaskInfo
 from llmaug.prompts import baselines as prompts
 from llmaug.teachers import GenerationParams, Teacher, TeacherRequest
+from llmaug.teachers.base import RequestTarget
 
 
 def paraphrase_requests(rows: list[Example], n: int, task: TaskInfo, params: GenerationParams) -> list[tuple[Example, int, TeacherRequest]]:
     jobs = []
     for row in rows:
         messages = prompts.PARAPHRASE.render(task=task.description, unit=task.unit, text=row.text, text_pair=row.text_pair)
-        jobs += [(row, i, TeacherRequest(messages=tuple(messages), params=params, sample_index=i)) for i in range(n)]
+        target = RequestTarget(label=row.label, like=row.text, like_pair=row.text_pair)
+        jobs += [(row, i, TeacherRequest(messages=tuple(messages), params=params, sample_index=i, target=target))
+                 for i in range(n)]
     return jobs
 
 
@@ -23,7 +26,9 @@ def zerogen_requests(labels: list[str], n: int, task: TaskInfo, params: Generati
     for label in labels:
         messages = prompts.ZEROGEN.render(task=task.description, unit=task.unit, label=label,
                                           description=task.label_descriptions.get(label))
-        jobs += [(label, i, TeacherRequest(messages=tuple(messages), params=params, sample_index=i)) for i in range(n)]
+        target = RequestTarget(label=label)
+        jobs += [(label, i, TeacherRequest(messages=tuple(messages), params=params, sample_index=i, target=target))
+                 for i in range(n)]
     return jobs
 
 

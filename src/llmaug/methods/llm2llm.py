@@ -23,7 +23,7 @@ from llmaug.filters.parsing import parse_items
 from llmaug.filters.quality import Rejected, rejection
 from llmaug.methods.base import Context, ErrorCase, Method
 from llmaug.prompts import llm2llm as prompts
-from llmaug.teachers.base import GenerationParams, TeacherRequest, TeacherResponse
+from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest, TeacherResponse
 
 
 class LLM2LLM(Method):
@@ -112,7 +112,9 @@ class LLM2LLM(Method):
         messages = _template(case.example).render(**self._prompt_values(case, ctx))
         params = GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens)
         index = (round_ * self.max_attempts + attempt) * width + j  # distinct per round, attempt and sample
-        return TeacherRequest(messages=tuple(messages), params=params, sample_index=index)
+        example = case.example
+        target = RequestTarget(label=example.label, like=example.text, like_pair=example.text_pair)
+        return TeacherRequest(messages=tuple(messages), params=params, sample_index=index, target=target)
 
     def _prompt_values(self, case: ErrorCase, ctx: Context) -> dict:
         example = case.example

@@ -32,12 +32,24 @@ class GenerationParams(BaseModel):
     repetition_penalty: float = Field(1.0, gt=0.0)
 
 
+class RequestTarget(BaseModel):
+    """What a request asks the teacher to write, stated for backends that do not read prompts (the oracle
+    `PoolBackend`): the label of the new example and the example it should resemble. It restates the prompt and
+    never changes it, so it is left out of the cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str | None = None
+    like: str | None = None  # the example the new one should resemble (its first text for pairs)
+    like_pair: str | None = None  # that example's second text, for sentence-pair tasks
+
+
 class TeacherRequest(BaseModel):
     """One generation. `sample_index` tells repeated samples of one prompt apart (and keys them in the cache).
 
     `choices`, when set, asks for exactly one of these strings back: backends that can constrain decoding do
     so (the embedded backend scores each choice; llama.cpp uses a grammar); others generate freely and the
-    caller maps the text onto the choices.
+    caller maps the text onto the choices. `target` optionally restates what the prompt asks for.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -46,13 +58,14 @@ class TeacherRequest(BaseModel):
     params: GenerationParams = GenerationParams()
     sample_index: int = 0
     choices: tuple[str, ...] | None = None
+    target: RequestTarget | None = None
 
     @classmethod
     def chat(cls, messages: list[dict] | list[Message], **kwargs) -> "TeacherRequest":
         return cls(messages=tuple(m if isinstance(m, Message) else Message(**m) for m in messages), **kwargs)
 
     def cache_key(self, backend_identity: str) -> str:
-        payload = {"backend": backend_identity, **self.model_dump(mode="json")}
+        payload = {"backend": backend_identity, **self.model_dump(mode="json", exclude={"target"})}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
