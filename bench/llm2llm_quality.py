@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import time
@@ -41,11 +40,11 @@ def task_for(name: str, seed_rows) -> TaskInfo:
                     label_descriptions=dict(info.label_descriptions))
 
 
-def one_run(method: LLM2LLM, name: str, seed: int, student: str, work: Path, budget: int | None, quiet: Console):
+def one_run(method: LLM2LLM, name: str, seed: int, student: str, work: Path, budget: int | None, quiet: Console, threads: int | None):
     train, test = load_bundled(name), load_bundled(name, "test")
     seed_rows = sample_fraction(train, 0.01, seed)
     out = work / f"{name}-s{seed}-{'oneshot' if method.one_shot else 'iterative'}"
-    teacher = Teacher("embedded", cache=out / "cache.sqlite", budget=Budget(max_calls=budget))
+    teacher = Teacher("embedded", cache=out / "cache.sqlite", budget=Budget(max_calls=budget), threads=threads)
     started = time.perf_counter()
     try:
         result = run(method, seed_rows, teacher=teacher, student=lambda: make_student(student), eval=test, out=out,
@@ -111,6 +110,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--student", default="embed-lr")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--teacher-threads", type=int, default=None, help="torch threads (1 on a busy machine)")
     parser.add_argument("--work", type=Path, default=Path("bench/results/work-llm2llm"))
     parser.add_argument("--csv", type=Path, default=Path("bench/results/llm2llm_quality.csv"))
     parser.add_argument("--markdown", type=Path, default=Path("bench/results/llm2llm_quality.md"))
@@ -122,7 +122,7 @@ def main() -> None:
     for name in args.datasets:
         for seed in args.seeds:
             if (name, str(seed), "llm2llm") not in done:
-                result, seconds = one_run(LLM2LLM(rounds=args.rounds), name, seed, args.student, args.work, None, quiet)
+                result, seconds = one_run(LLM2LLM(rounds=args.rounds), name, seed, args.student, args.work, None, quiet, args.teacher_threads)
                 baseline = rows_for(name, seed, "none", result, seconds)[:1]
                 append_rows(args.csv, baseline + rows_for(name, seed, "llm2llm", result, seconds))
                 print(f"{name} seed {seed} llm2llm: " + ", ".join(f"{r.test_accuracy:.3f}" for r in result.rounds), flush=True)
@@ -130,7 +130,7 @@ def main() -> None:
             calls = sum(int(r["teacher_requests"]) for r in rows)
             if (name, str(seed), "one-shot") not in done:
                 method = LLM2LLM(rounds=args.rounds, one_shot=True, one_shot_examples=calls)
-                result, seconds = one_run(method, name, seed, args.student, args.work, calls, quiet)
+                result, seconds = one_run(method, name, seed, args.student, args.work, calls, quiet, args.teacher_threads)
                 append_rows(args.csv, rows_for(name, seed, "one-shot", result, seconds))
                 print(f"{name} seed {seed} one-shot ({calls} calls): " + ", ".join(f"{r.test_accuracy:.3f}" for r in result.rounds), flush=True)
     args.markdown.write_text(summary(load_rows(args.csv), command))

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmaug.errors import ConfigError
+from llmaug.teachers.usage import Price
 
 METHODS = ("llm2llm", "s3", "promptmix", "msp", "paraphrase", "zerogen", "none")
 
@@ -45,6 +46,7 @@ class RunConfig(BaseModel):
     cache: bool = True
     max_teacher_calls: int | None = Field(None, ge=0)
     max_tokens_budget: int | None = Field(None, ge=0)
+    price: Price | None = None  # US dollars per million prompt/completion tokens, for the cost column
     output_format: Literal["jsonl", "csv", "parquet"] = "jsonl"
 
     @field_validator("method")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Price(BaseModel):
     """US dollars per million tokens."""
 
-    prompt: float = 0.0
-    completion: float = 0.0
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: float = Field(0.0, ge=0)
+    completion: float = Field(0.0, ge=0)
 
 
 class Usage(BaseModel):
@@ -17,8 +19,11 @@ class Usage(BaseModel):
     cached: int = 0  # requests answered from the cache
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    retries: int = 0
-    failures: int = 0
+    retries: int = 0  # attempts repeated after a transient failure
+    retry_reasons: dict[str, int] = Field(default_factory=dict)  # what the repeated attempts met, e.g. "HTTP 503"
+    rate_limited: int = 0  # 429 answers (each paused every request, then halved the requests in flight)
+    backoff_seconds: float = 0.0  # time requests spent waiting before their retries, summed
+    failures: int = 0  # requests that still failed after every retry (never cached; the run goes on)
     budget_skipped: int = 0  # requests not sent because the budget was spent
     cost_usd: float = 0.0
 
@@ -35,7 +40,13 @@ class Usage(BaseModel):
 
     def minus(self, earlier: "Usage") -> "Usage":
         """The usage between a snapshot `earlier` and now (per-round figures)."""
-        return Usage(**{name: getattr(self, name) - getattr(earlier, name) for name in Usage.model_fields})
+        return Usage(**{name: _minus(getattr(self, name), getattr(earlier, name)) for name in Usage.model_fields})
+
+
+def _minus(now, before):
+    if isinstance(now, dict):
+        return {key: now[key] - before.get(key, 0) for key in now if now[key] != before.get(key, 0)}
+    return now - before
 
 
 class Budget(BaseModel):
