@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from llmaug.cli import main
 
 
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exit_info:
-        return exit_info.code or 0
-    return 0
-
-
-def test_datasets_lists_the_bundled_datasets(capsys):
+def test_datasets_lists_the_bundled_datasets(capsys, run_cli):
     assert run_cli(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "trec6" in out and "sst2" in out and "MIT" in out
 
 
-def test_teachers_lists_every_backend(capsys):
+def test_teachers_lists_every_backend(capsys, run_cli):
     assert run_cli(["teachers"]) == 0
     out = capsys.readouterr().out
     for spec in ("embedded", "openai:MODEL", "openai-compatible", "llama-cpp"):
         assert spec in out
 
 
-def test_teachers_check_calls_a_real_server(capsys):
+def test_teachers_check_calls_a_real_server(capsys, run_cli):
     from llmaug.testing.fake_openai import FakeOpenAIServer
 
     with FakeOpenAIServer(responder=lambda body: "Where is Lyon?") as server:
@@ -48,7 +39,7 @@ def test_teachers_check_calls_a_real_server(capsys):
         (["teachers", "--check", "openai-compatible:http://127.0.0.1:9/v1@m"], "127.0.0.1:9"),
     ],
 )
-def test_bad_options_give_one_line_and_exit_2(args, where, capsys, tmp_path, monkeypatch):
+def test_bad_options_give_one_line_and_exit_2(args, where, capsys, tmp_path, monkeypatch, run_cli):
     monkeypatch.chdir(tmp_path)
     assert run_cli(args) == 2
     err = capsys.readouterr().err.strip()
@@ -57,7 +48,7 @@ def test_bad_options_give_one_line_and_exit_2(args, where, capsys, tmp_path, mon
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.jsonl"))
 
 
-def test_train_eval_predict_round_trip(tmp_path, capsys):
+def test_train_eval_predict_round_trip(tmp_path, capsys, run_cli):
     from llmaug.data import Example, load_examples, save_examples
 
     rows = [Example.create(t, l) for t, l in [("good fine great", "pos"), ("bad awful poor", "neg"), ("great good", "pos"), ("awful bad", "neg")]]

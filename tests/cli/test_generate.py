@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import itertools
 
-from llmaug.cli import main
 from llmaug.data import Example, load_examples, save_examples
 from llmaug.testing.fake_openai import FakeOpenAIServer
 
 SEEDS = [("Where is the city of Kyoto ?", "LOC"), ("How many legs does a spider have ?", "NUM"), ("Where is Lima ?", "LOC")]
 
 
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exit_info:
-        return exit_info.code or 0
-    return 0
-
-
-def test_generate_per_row_and_per_label_with_provenance_and_cache(tmp_path, capsys):
+def test_generate_per_row_and_per_label_with_provenance_and_cache(tmp_path, capsys, run_cli):
     save_examples([Example.create(t, l) for t, l in SEEDS], tmp_path / "seed.jsonl")
     counter = itertools.count()
     with FakeOpenAIServer(responder=lambda body: f"Which famous place number {next(counter)} is near the sea?") as server:
@@ -44,7 +35,7 @@ def test_generate_per_row_and_per_label_with_provenance_and_cache(tmp_path, caps
     assert "wrote 6 examples" in capsys.readouterr().out
 
 
-def test_generate_needs_exactly_one_of_per_row_and_per_label(tmp_path, capsys):
+def test_generate_needs_exactly_one_of_per_row_and_per_label(tmp_path, capsys, run_cli):
     save_examples([Example.create(t, l) for t, l in SEEDS], tmp_path / "seed.jsonl")
     args = ["generate", "--train", str(tmp_path / "seed.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--teacher", "openai:m"]
     assert run_cli(args) == 2
