@@ -15,7 +15,7 @@ from llmaug.data import io as data_io
 from llmaug.data.io import MAX_FIELD_CHARS
 from llmaug.errors import DataError
 
-SHARED_DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the repo
 FILE_TARGETS = ["set.jsonl", "set.csv", "set.tsv", "set.parquet", "set_folder"]
 
 

@@ -12,7 +12,7 @@ from llmaug.data import Example, load_bundled, load_examples, sample_fraction, s
 from llmaug.data.sampling import sample_n
 from llmaug.errors import ConfigError
 
-GSM8K_TRAIN = Path("/work/shared/data/gsm8k/train.jsonl")
+GSM8K_TRAIN = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k" / "train.jsonl"  # ../shared beside the repo
 
 
 def make_examples(sizes: dict[str, int]) -> list[Example]:
