@@ -15,6 +15,7 @@ round's evaluation.json, so only unfinished work is done again, and the result e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -113,6 +114,15 @@ class RunContext:
             self._round_usage["prompt_tokens"] += response.prompt_tokens
             self._round_usage["completion_tokens"] += response.completion_tokens
         return responses
+
+    @contextlib.contextmanager
+    def progress(self, stage: str, total: int | None):
+        with _progress(self.console) as progress:
+            task = progress.add_task(stage, total=total)
+            yield lambda done: progress.update(task, completed=done)
+
+    def artifact_dir(self, name: str) -> Path | None:
+        return self.out / name if self.out is not None else None
 
     def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example], error_folds: int | None = None) -> Evaluation:
         fingerprint = self._fingerprint(data, pool) + f":{error_folds}"

@@ -8,7 +8,10 @@ runner, so re-running a method from the top after a crash replays finished work 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 from llmaug.data.example import Example
@@ -56,6 +59,14 @@ class Context(Protocol):
     def out_of_budget(self) -> bool: ...
 
     def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]: ...
+
+    def progress(self, stage: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:
+        """A progress display for a long step of the method's own (e.g. training a generator); call the yielded
+        function with the work done so far."""
+
+    def artifact_dir(self, name: str) -> Path | None:
+        """`name` in the run directory, for a method's own files (e.g. trained weights, reused on resume); None
+        when the run keeps no directory."""
 
     def train_and_evaluate(
         self, data: list[Example], round: int, pool: list[Example], error_folds: int | None = None
