@@ -197,6 +197,10 @@ class RunContext:
             "pool": evaluation.pool.model_dump(), "test": evaluation.test.model_dump() if evaluation.test else None,
         })
 
+    def save_json(self, name: str, payload) -> None:
+        if self.out is not None:
+            write_json_atomic(self.out / name, payload)
+
     def final_student(self, data: list[Example]) -> Student:
         """The student trained on `data`: the one from the last round when it saw exactly this data."""
         fingerprint = self._fingerprint(data, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +104,27 @@ def build_method(config: RunConfig) -> Method:
     if cls is None:
         raise ConfigError(f"method {config.method!r} is not available in this version; choose from {', '.join(METHOD_CLASSES)}", "--method")
     options = dict(config.method_options)
-    if config.method == "llm2llm":
-        options.setdefault("rounds", config.rounds)
+    if config.method in ("llm2llm", "s3"):
+        if config.rounds is not None:
+            options.setdefault("rounds", config.rounds)
         options.setdefault("per_error", config.per_error)
+    if config.match_budget is not None:
+        if config.method not in ("paraphrase", "zerogen"):
+            raise ConfigError("only the paraphrase and zerogen baselines can match another run's budget", "--match-budget")
+        options["total"] = teacher_calls(Path(config.match_budget))
     try:
         return cls(**options)
     except TypeError as err:
         raise ConfigError(f"bad option for method {config.method!r}: {err}", "method_options") from None
+
+
+def teacher_calls(run_dir: Path) -> int:
+    """The teacher requests a finished run made (answered from its cache or not), from its summary.json."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        return sum(int(r["teacher_requests"]) for r in summary["rounds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError("not a finished run directory (no readable summary.json)", run_dir) from None
 
 
 def task_info(config: RunConfig, seed: list[Example]) -> TaskInfo:

@@ -371,3 +371,12 @@ clean_items = st.lists(
 def test_numbered_or_bulleted_list_round_trip(items, style):
     rendered = "\n".join(style.format(n=n) + item for n, item in enumerate(items, start=1))
     assert parse_items(rendered) == items
+
+
+def test_parse_pair_reads_first_and_second_text_lines():
+    from llmaug.filters.parsing import parse_pair
+
+    written = 'Sure! Here is a pair:\n1. First text: "The river floods every spring."\n2. Second text: **The river floods.**'
+    assert parse_pair(written) == ("The river floods every spring.", "The river floods.")
+    assert parse_pair("Premise: A man sleeps.\nHypothesis: A man is awake.") == ("A man sleeps.", "A man is awake.")
+    assert parse_pair("First text: only one text") is None

@@ -319,6 +319,28 @@ def _split_label_beside_text(line: str, labels: list[str]) -> tuple[str, str | N
     return line, None
 
 
+# ------------------------------------------------------------------------------------------- pairs
+
+_PAIR_FIRST = ("first text", "premise", "text 1", "sentence 1")
+_PAIR_SECOND = ("second text", "hypothesis", "text 2", "sentence 2")
+_PAIR_KEY_MARKER = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*•])\s*")  # "1. Premise:", "- Hypothesis:"
+
+
+def parse_pair(text: str) -> tuple[str, str] | None:
+    """The (first, second) texts of a sentence pair written as "First text: ..." and "Second text: ..." lines
+    ("Premise:"/"Hypothesis:" too), cleaned; None when either is missing."""
+    first = second = None
+    for line in text.splitlines():
+        head, _, value = line.replace("**", "").partition(":")
+        key = _PAIR_KEY_MARKER.sub("", head).strip().lower()
+        value = clean_item(value)
+        if key in _PAIR_FIRST and value and first is None:
+            first = value
+        elif key in _PAIR_SECOND and value and second is None:
+            second = value
+    return (first, second) if first and second else None
+
+
 # ------------------------------------------------------------------------------------------- blocks
 
 

@@ -83,6 +83,9 @@ class Context(Protocol):
         self, round: int, data: list[Example], added: list[Example], rejected: list[Rejected], evaluation: Evaluation | None
     ) -> None: ...
 
+    def save_json(self, name: str, payload) -> None:
+        """Keep a file for the user to review (e.g. `descriptions.json`) in the run directory, if there is one."""
+
 
 class Method(ABC):
     name: ClassVar[str]

@@ -20,3 +20,20 @@ ZEROGEN = PromptTemplate(
     user="""Task: {{ task }}
 Write one {{ unit }} of the category "{{ label }}"{% if description %} ({{ description }}){% endif %}. Reply with the {{ unit }} only.""",
 )
+
+# ZeroGen for sentence-pair tasks: the teacher writes the whole pair for a label.
+ZEROGEN_PAIR = PromptTemplate(
+    name="zerogen-pair",
+    version=1,
+    system="You write examples for a text classification dataset.",
+    user="""Task: {{ task }}
+Write one pair of texts whose relation is "{{ label }}"{% if description %} ({{ description }}){% endif %}. Reply with two lines: "First text: ..." and "Second text: ...".""",
+)
+
+# ZeroGen for sentence-pair tasks with a given first text (ZeroGen's and S3's set-up for RTE).
+ZEROGEN_ON_PREMISE = PromptTemplate(
+    name="zerogen-on-premise",
+    version=1,
+    user="""{{ text }}
+Write one sentence whose relation to the text above is "{{ label }}"{% if description %} ({{ description }}){% endif %}. Reply with the sentence only.""",
+)
