@@ -80,6 +80,35 @@ def _print_rounds(result) -> None:
 
 
 @app.command()
+def bench(
+    grid: Annotated[Optional[Path], typer.Argument(help="Grid YAML: methods × datasets × low-data settings × seeds.")] = None,
+    work: Annotated[Optional[Path], Opt(help="Folder for the cells' runs (default RESULTS/work-NAME); reruns resume.")] = None,
+    data_root: Annotated[Optional[Path], Opt(help="What {data_root} in the grid stands for (or $LLMAUG_DATA_ROOT).")] = None,
+    results: Annotated[Path, Opt(help="Folder for the CSV, Markdown and plots.")] = Path("bench/results"),
+    report: Annotated[bool, Opt("--report", help="Only assemble BENCHMARKS.md from the results folder.")] = False,
+    benchmarks: Annotated[Path, Opt(help="Where --report writes.")] = Path("BENCHMARKS.md"),
+) -> None:
+    """Run a benchmark grid (resumable) and write its tables and plots; --report assembles BENCHMARKS.md."""
+    import os
+
+    from llmaug.bench.report import build_report
+    from llmaug.bench.run import run_bench
+
+    if grid is not None:
+        root = data_root or os.environ.get("LLMAUG_DATA_ROOT")
+        command = " ".join(["llmaug bench", str(grid)] + ([f"--data-root {root}"] if root else []))
+        outcome = run_bench(grid, work=work, data_root=root, results=results, console=err_console, command=command)
+        console.print(f"{len(outcome.ran)} cells run, {len(outcome.reused)} finished earlier, {len(outcome.failed)} failed; "
+                      f"table: {outcome.paths.markdown}")
+        if outcome.failed:
+            raise typer.Exit(1)
+    elif not report:
+        raise UserError("give a grid file, or --report to assemble BENCHMARKS.md", "GRID")
+    if report:
+        console.print(f"wrote {build_report(results, benchmarks)}")
+
+
+@app.command()
 def datasets() -> None:
     """List the bundled datasets."""
     from llmaug.data.bundled import BUNDLED

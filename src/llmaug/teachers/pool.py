@@ -51,9 +51,9 @@ class PoolBackend:
     """A teacher backend that hands out real rows of `source` (a bundled dataset name, a folder with
     train.jsonl, a data file, or a list of examples). `source` may end in ":similar" or ":random" (the spec form).
 
-    `exclude`: rows never to hand out (the seed set), as examples or texts. `encoder`: "minilm" (all-MiniLM-L6-v2,
-    the library's sentence encoder) or "tfidf" (fast, for tests), or a function from texts to unit-norm rows.
-    `embeddings_cache`: a folder where the pool's embeddings are kept between processes.
+    `exclude`: rows never to hand out (the seed set): examples, texts, or a data file of them. `encoder`:
+    "minilm" (all-MiniLM-L6-v2, the library's sentence encoder), "tfidf" (fast, for tests), or a function from
+    texts to unit-norm rows. `embeddings_cache`: a folder where the pool's embeddings are kept between processes.
     """
 
     max_concurrency = 1
@@ -63,7 +63,7 @@ class PoolBackend:
         source: str | Path | Sequence[Example],
         mode: str | None = None,
         *,
-        exclude: Iterable[Example | str] = (),
+        exclude: Iterable[Example | str] | str | Path = (),
         encoder: str | Encoder = "minilm",
         seed: int = 0,
         name: str | None = None,
@@ -92,7 +92,7 @@ class PoolBackend:
                 self._by_label.setdefault(row.label, []).append(index)
         self._index_of_key = {_key(row.text, row.text_pair): i for i, row in enumerate(self.rows)}
         self._used: set[int] = set()
-        for item in exclude:
+        for item in _excluded(exclude):
             self._mark_used(_key(item.text, item.text_pair) if isinstance(item, Example) else item)
         self._vectors = None  # the pool's embeddings (dense, or sparse for tf-idf), made on first need
         self._encode: Encoder | None = None
@@ -231,6 +231,14 @@ def _load_rows(source) -> tuple[list[Example], str]:
                            "--teacher") from None
     name = str(source) if str(source) in BUNDLED else folder.name
     return load_examples(folder / "train.jsonl"), name
+
+
+def _excluded(exclude) -> Iterable[Example | str]:
+    if isinstance(exclude, (str, Path)):
+        from llmaug.data.io import load_examples
+
+        return load_examples(Path(exclude))
+    return exclude
 
 
 def _key(text: str, text_pair: str | None) -> str:

@@ -11,7 +11,9 @@ The server runs in a background thread with its own event loop. `POST /v1/chat/c
 the request body and how often that body was seen, so a rerun with the same seed and requests meets the same
 faults however the requests interleave. `FaultPlan.script` forces faults on the first requests in arrival order.
 
-Benchmarks run it standalone: `python -m llmaug.testing.fake_openai --port 8000 --latency 0.1`.
+Benchmarks run it standalone: `python -m llmaug.testing.fake_openai --port 8000 --latency 0.1 --completion-tokens 32`;
+`GET /_bench/stats` then gives the request count and the span from the first arrival to the last reply, and
+`POST /_bench/reset` clears the log between measurements.
 """
 
 from __future__ import annotations
@@ -140,6 +142,12 @@ def whitespace_tokens(text: str) -> int:
     return len(text.split())
 
 
+def fixed_length_responder(tokens: int) -> Responder:
+    """Answers every request with the same `tokens` whitespace tokens (benchmarks: a known completion size)."""
+    text = " ".join(f"word{i}" for i in range(tokens))
+    return lambda request_json: text
+
+
 @dataclass
 class _Stats:
     log: list[RequestRecord] = field(default_factory=list)
@@ -230,6 +238,8 @@ class FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/_bench/stats", self._bench_stats)
+        app.router.add_post("/_bench/reset", self._bench_reset)
         # handler_cancellation: a client that gives up (timeout) really ends its request here too.
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -269,7 +279,24 @@ class FakeOpenAIServer:
         with self._lock:
             self._stats = _Stats()
 
+    def timing(self) -> dict:
+        """Counts and the span from the first arrival to the last reply (monotonic clock), for benchmarks."""
+        log = self.log
+        finished = [record.finished for record in log if record.finished is not None]
+        return {
+            "requests": len(log), "completed": self.completed, "max_in_flight": self.max_in_flight,
+            "first_arrival": min((record.arrived for record in log), default=None),
+            "last_finished": max(finished, default=None),
+        }
+
     # ----- request handling -----
+
+    async def _bench_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.timing())
+
+    async def _bench_reset(self, request: web.Request) -> web.Response:
+        self.reset_log()
+        return web.json_response({"reset": True})
 
     async def _models(self, request: web.Request) -> web.Response:
         names = sorted(self.known_models or {"fake-model"})
@@ -441,10 +468,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--require-key", default=None)
     parser.add_argument("--faults", default="{}", help='FaultPlan as JSON, e.g. \'{"rate_limit": 0.05}\'')
+    parser.add_argument("--completion-tokens", type=int, default=None,
+                        help="answer every request with this many tokens (default: echo the last user message)")
     args = parser.parse_args(argv)
     latency = (args.latency, args.latency_max) if args.latency_max is not None else args.latency
-    server = FakeOpenAIServer(latency=latency, faults=FaultPlan.model_validate_json(args.faults), seed=args.seed,
-                              require_key=args.require_key, port=args.port)
+    responder = fixed_length_responder(args.completion_tokens) if args.completion_tokens else echo_responder
+    server = FakeOpenAIServer(responder, latency=latency, faults=FaultPlan.model_validate_json(args.faults),
+                              seed=args.seed, require_key=args.require_key, port=args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops it as cleanly as Ctrl-C
     with server:
         print(f"fake OpenAI-compatible server on {server.base_url} (Ctrl-C stops it)", flush=True)

@@ -1,0 +1,120 @@
+"""The bench's CSV files: one row per finished cell, and one per round of each cell (for the plots).
+
+Rows are read back from each run's own files (summary.json, rounds/), so a cell that finished in an earlier,
+interrupted bench is recorded without being run again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from llmaug.data.io import write_text_atomic
+
+CELL_FIELDS = [
+    "dataset", "setting", "seed", "arm", "method", "oracle", "teacher", "student", "seed_size", "final_size", "added",
+    "rounds", "test_accuracy", "test_macro_f1", "teacher_calls", "prompt_tokens", "completion_tokens",
+    "wall_seconds", "resumed", "config_hash", "run_dir",
+]
+ROUND_FIELDS = ["dataset", "setting", "seed", "arm", "oracle", "round", "train_size", "added", "calls_before",
+                "test_accuracy", "test_macro_f1", "config_hash"]
+KEY_FIELDS = ("dataset", "setting", "seed", "arm", "config_hash")
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def row_key(row: dict) -> tuple[str, ...]:
+    return tuple(str(row[name]) for name in KEY_FIELDS)
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (run_dir / "summary.json").is_file()
+
+
+def cell_row(identity: dict, run_dir: Path, seed_size: int, wall_seconds: float, resumed: bool) -> dict:
+    """The CSV row of a finished run. `identity`: dataset, setting, seed, arm, method, oracle, teacher, student,
+    config_hash. Teacher calls and tokens count every request the run made, whether answered from its cache or not."""
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    rounds = summary["rounds"]
+    test = summary.get("test") or {}
+    return {
+        **identity,
+        "seed_size": seed_size,
+        "final_size": summary["final_size"],
+        "added": summary["added"],
+        "rounds": len(rounds),
+        "test_accuracy": _number(test.get("accuracy")),
+        "test_macro_f1": _number(test.get("macro_f1")),
+        "teacher_calls": sum(int(r["teacher_requests"]) for r in rounds),
+        "prompt_tokens": sum(int(r["prompt_tokens"]) for r in rounds),
+        "completion_tokens": sum(int(r["completion_tokens"]) for r in rounds),
+        "wall_seconds": round(wall_seconds, 1),
+        "resumed": resumed,
+        "run_dir": str(run_dir),
+    }
+
+
+def round_rows(identity: dict, run_dir: Path) -> list[dict]:
+    """One row per round record: the student of that round, and the teacher calls spent on the data it trained on.
+
+    Methods record a round's calls either with the training that used their output (S3, the baselines) or with
+    the training that found the errors they answer (LLM2LLM); the round's files tell which: whether the rows it
+    added are in the data it trained on.
+    """
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    rows, spent = [], 0
+    for record in summary["rounds"]:
+        own = int(record["teacher_requests"])
+        calls_before = spent + (own if _added_rows_trained(run_dir, int(record["round"])) else 0)
+        spent += own
+        rows.append({
+            **{key: identity[key] for key in ("dataset", "setting", "seed", "arm", "oracle", "config_hash")},
+            "round": record["round"], "train_size": record["train_size"], "added": record["added"],
+            "calls_before": calls_before, "test_accuracy": _number(record.get("test_accuracy")),
+            "test_macro_f1": _number(record.get("test_macro_f1")),
+        })
+    return rows
+
+
+def _added_rows_trained(run_dir: Path, round_: int) -> bool:
+    folder = run_dir / "rounds" / f"{round_:03d}"
+    added = _first_id(folder / "added.jsonl")
+    if added is None:
+        return False
+    return added in _ids(folder / "data.jsonl")
+
+
+def _first_id(path: Path) -> str | None:
+    try:
+        with path.open(encoding="utf-8") as file:
+            line = file.readline()
+    except OSError:
+        return None
+    return json.loads(line)["id"] if line.strip() else None
+
+
+def _ids(path: Path) -> set[str]:
+    try:
+        with path.open(encoding="utf-8") as file:
+            return {json.loads(line)["id"] for line in file if line.strip()}
+    except OSError:
+        return set()
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{float(value):.6f}"
