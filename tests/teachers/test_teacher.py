@@ -159,7 +159,10 @@ def test_retries_and_failures_reach_usage_and_failures_are_not_cached(tmp_path, 
     cache = tmp_path / "cache.sqlite"
     backend = make_backend(server, max_retries=1, concurrency=1)
 
-    responses, usage = generate(backend, [chat("first"), chat("second")], cache=cache)
+    # One request after the other: sent together, which retries first would depend on the random back-off.
+    with Teacher(backend, cache=cache) as teacher:
+        responses = teacher.generate([chat("first")]) + teacher.generate([chat("second")])
+    usage = teacher.usage
 
     assert [r.finish_reason for r in responses] == ["error", "stop"]  # 503, 500: out of retries; 500, ok
     assert (usage.retries, usage.failures, usage.calls) == (2, 1, 2)

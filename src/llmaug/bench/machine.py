@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 
-def machine_facts(packages: tuple[str, ...] = ("torch", "transformers", "scikit-learn", "httpx")) -> dict[str, str]:
+def machine_facts(packages: tuple[str, ...] = ("torch", "transformers", "scikit-learn", "aiohttp")) -> dict[str, str]:
     facts = {
         "cpu": _cpu_model(),
         "cores": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),

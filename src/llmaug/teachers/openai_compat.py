@@ -1,7 +1,8 @@
 """A teacher behind an OpenAI-compatible `/chat/completions` endpoint: OpenAI, vLLM, llama.cpp server, Ollama...
 
-Plain httpx rather than the openai SDK: at a few dozen requests in flight the SDK spends most of two cores on
-its own bookkeeping. Transient failures (429, 5xx, timeouts, dropped connections, malformed bodies) are
+Plain aiohttp rather than the openai SDK or httpx: at a few dozen requests in flight the SDK spends most of two
+cores on its own bookkeeping, and httpx several times the CPU per request that aiohttp does (bench/results/
+throughput_http.md). Transient failures (429, 5xx, timeouts, dropped connections, malformed bodies) are
 retried by tenacity with jittered exponential backoff, honouring Retry-After. A 429 also makes every worker
 pause until the announced time and halves the number of requests in flight, which then grows back by one per
 round of successes (AIMD), so a rate-limited client backs off instead of storming the server.
@@ -16,17 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
+import json
 import logging
 import math
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+from urllib.request import getproxies_environment, proxy_bypass_environment
 
-import httpx
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from llmaug.errors import TeacherError
@@ -38,10 +41,9 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
 MAX_RETRY_AFTER = 600.0  # a longer Retry-After is a misconfigured server, not a plan
 MAX_ERROR_CHARS = 300
-# httpcore's pool does O(connections²) work per request; small shards keep 64+ connections cheap on 2 cores.
-POOL_SHARD_SIZE = 8
-_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
-_NOT_RETRYABLE_TRANSPORT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+_UNREACHABLE = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_NOT_RETRYABLE_TRANSPORT = (aiohttp.InvalidURL,)
+_TRANSIENT_TRANSPORT = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class TransientFailure(Exception):
@@ -56,42 +58,49 @@ class TransientFailure(Exception):
 class AdaptiveLimiter:
     """Bounds requests in flight (AIMD between 1 and `ceiling`) and holds every worker during a 429 cool-down.
 
-    Each request in flight holds a numbered slot, lowest free first, which picks its connection pool shard.
+    Waiting requests queue first come, first served; a request that finishes hands its place straight to the
+    next one in the queue, so a reply wakes one waiter, never all of them (hundreds at high concurrency).
     """
 
     def __init__(self, ceiling: int, base_pause: float, max_pause: float):
         self.ceiling = ceiling
         self.limit = float(ceiling)
-        self.in_flight = 0
+        self.in_flight = 0  # requests holding a place, including ones handed a place and not yet resumed
         self.cooldown_until = 0.0  # time.monotonic() before which nobody sends
         self._base_pause = base_pause
         self._max_pause = max_pause
         self._pause = base_pause  # cool-down for a 429 that names no Retry-After; doubles per burst
         self._next_decrease = 0.0  # a burst of 429s from requests already in flight halves the limit once
-        self._free_slots = list(range(ceiling))  # a heap
-        self._changed = asyncio.Condition()
+        self._waiting: deque[asyncio.Future] = deque()
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int]:
-        index = await self._acquire()
+    def slot(self) -> "_Place":
+        """`async with limiter.slot():` holds a place for one request."""
+        return _Place(self)
+
+    async def _acquire(self) -> None:
+        await self._sleep_through_cooldown()
+        if not self._waiting and self.in_flight < max(1, int(self.limit)):
+            self.in_flight += 1
+            return
+        place = asyncio.get_running_loop().create_future()
+        self._waiting.append(place)
         try:
-            yield index
-        finally:
-            async with self._changed:
-                self.in_flight -= 1
-                heapq.heappush(self._free_slots, index)
-                self._changed.notify_all()
+            await place  # resolved by `_release`, which has counted this request in `in_flight`
+            await self._sleep_through_cooldown()  # a 429 may have come in since
+        except asyncio.CancelledError:
+            if place.done() and not place.cancelled():
+                self._release()  # it had been handed a place: pass it on
+            elif place in self._waiting:  # (a release may have dropped it already, seeing it cancelled)
+                self._waiting.remove(place)
+            raise
 
-    async def _acquire(self) -> int:
-        while True:
-            await self._sleep_through_cooldown()
-            async with self._changed:
-                if time.monotonic() < self.cooldown_until:
-                    continue
-                if self.in_flight < max(1, int(self.limit)):
-                    self.in_flight += 1
-                    return heapq.heappop(self._free_slots)
-                await self._changed.wait()
+    def _release(self) -> None:
+        self.in_flight -= 1
+        while self._waiting and self.in_flight < max(1, int(self.limit)):
+            place = self._waiting.popleft()
+            if not place.done():
+                self.in_flight += 1
+                place.set_result(None)
 
     async def _sleep_through_cooldown(self) -> None:
         while (pause := self.cooldown_until - time.monotonic()) > 0:
@@ -111,6 +120,21 @@ class AdaptiveLimiter:
     def succeeded(self) -> None:
         self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
         self._pause = self._base_pause
+
+
+class _Place:
+    """A place in the limiter for one request (a plain class: a generator-based context manager costs more)."""
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: AdaptiveLimiter):
+        self._limiter = limiter
+
+    async def __aenter__(self) -> None:
+        await self._limiter._acquire()
+
+    async def __aexit__(self, *exc) -> None:
+        self._limiter._release()
 
 
 class OpenAICompatibleBackend:
@@ -144,7 +168,8 @@ class OpenAICompatibleBackend:
         self.retry_count = 0
         self.backoff_waits: deque[float] = deque(maxlen=1000)  # seconds slept before each retry, newest last
         self._api_key = os.environ.get(api_key_env) or None
-        self._clients: list[httpx.AsyncClient] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
         self._limiter: AdaptiveLimiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -157,18 +182,24 @@ class OpenAICompatibleBackend:
         return self._limiter
 
     async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]:
+        if len(requests) == 1:  # the Teacher's usual call (batch size 1): no task to spawn
+            return [await self._generate_one(requests[0])]
         return list(await asyncio.gather(*(self._generate_one(request) for request in requests)))
 
     async def aclose(self) -> None:
-        if self._loop is asyncio.get_running_loop():
-            await asyncio.gather(*(client.aclose() for client in self._clients))
-        self._clients, self._loop = [], None  # the limiter stays readable for reports
+        if self._loop is asyncio.get_running_loop() and self._session is not None:
+            await self._session.close()
+        self._session, self._loop = None, None  # the limiter stays readable for reports
 
     # ----- one request -----
 
     async def _generate_one(self, request: TeacherRequest) -> TeacherResponse:
         self._bind_to_running_loop()
         body = self._body(request)
+        try:
+            return await self._attempt(body)  # most requests succeed at once: no retry machinery for them
+        except TransientFailure as failure:
+            first_failure = failure
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
@@ -176,8 +207,15 @@ class OpenAICompatibleBackend:
             before_sleep=self._note_retry,
             reraise=True,
         )
+        replayed = [first_failure]
+
+        async def attempt(body: dict) -> TeacherResponse:
+            if replayed:  # tenacity's attempt 1 is the one already made: it waits and counts as before
+                raise replayed.pop()
+            return await self._attempt(body)
+
         try:
-            return await retrying(self._attempt, body)
+            return await retrying(attempt, body)
         except TransientFailure as failure:
             if isinstance(failure.__cause__, _UNREACHABLE):
                 raise TeacherError(f"cannot reach the teacher at {self.base_url}: {failure.reason}") from None
@@ -185,13 +223,13 @@ class OpenAICompatibleBackend:
             return TeacherResponse(text="", finish_reason="error")
 
     async def _attempt(self, body: dict) -> TeacherResponse:
-        async with self._limiter.slot() as slot:
-            client = self._clients[slot // POOL_SHARD_SIZE]
+        async with self._limiter.slot():
             try:
-                response = await client.post(f"{self.base_url}/chat/completions", json=body)
+                async with self._session.post(f"{self.base_url}/chat/completions", json=body, proxy=self._proxy) as raw:
+                    response = _Reply(raw.status, raw.reason or "", raw.headers, await raw.read())
             except _NOT_RETRYABLE_TRANSPORT as err:
                 raise TeacherError(f"cannot talk to the teacher at {self.base_url}: {err}") from None
-            except httpx.TransportError as err:
+            except _TRANSIENT_TRANSPORT as err:
                 raise TransientFailure(f"{type(err).__name__}: {str(err) or 'no detail'}") from err
             if response.status_code != 200:
                 self._raise_for_status(response)  # inside the slot: a 429's cool-down starts before it frees
@@ -199,7 +237,7 @@ class OpenAICompatibleBackend:
         self._limiter.succeeded()
         return parsed
 
-    def _raise_for_status(self, response: httpx.Response) -> None:
+    def _raise_for_status(self, response: _Reply) -> None:
         status = response.status_code
         retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
         if status == 429 or (status == 503 and retry_after is not None):
@@ -216,7 +254,7 @@ class OpenAICompatibleBackend:
             f"{self._server_message(response)}"
         )
 
-    def _parse(self, response: httpx.Response) -> TeacherResponse:
+    def _parse(self, response: _Reply) -> TeacherResponse:
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -268,22 +306,20 @@ class OpenAICompatibleBackend:
     # ----- plumbing -----
 
     def _bind_to_running_loop(self) -> None:
-        """httpx clients and asyncio conditions belong to one event loop; make them for the one running now."""
+        """HTTP sessions and asyncio conditions belong to one event loop; make them for the one running now."""
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
         self._loop = loop
         self._limiter = AdaptiveLimiter(self.max_concurrency, self.backoff, self.max_backoff)
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        shard_sizes = [min(POOL_SHARD_SIZE, self.max_concurrency - start)
-                       for start in range(0, self.max_concurrency, POOL_SHARD_SIZE)]
-        self._clients = [
-            httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout),
-                              limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
-            for size in shard_sizes
-        ]
+        self._proxy = _environment_proxy(self.base_url)
+        self._session = aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout),
+            connector=aiohttp.TCPConnector(limit=self.max_concurrency, limit_per_host=0),
+        )
 
-    def _server_message(self, response: httpx.Response) -> str:
+    def _server_message(self, response: _Reply) -> str:
         try:
             data = response.json()
         except ValueError:
@@ -293,6 +329,32 @@ class OpenAICompatibleBackend:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """An HTTP response read whole: what the parsing and error reporting need of it."""
+
+    status_code: int
+    reason_phrase: str
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def _environment_proxy(url: str) -> str | None:
+    """The proxy that HTTP(S)_PROXY / NO_PROXY name for `url`, looked up once per session: aiohttp's own
+    `trust_env` looks it up, and reads ~/.netrc, in a worker thread on every request."""
+    parts = urlsplit(url)
+    if parts.hostname and proxy_bypass_environment(parts.hostname):
+        return None
+    return getproxies_environment().get(parts.scheme)
 
 
 def sample_seed(seed: int, sample_index: int) -> int:
