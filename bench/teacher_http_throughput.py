@@ -133,7 +133,7 @@ def run_curator(args) -> dict:
 
     litellm = importlib.util.find_spec("litellm")
     if litellm is not None and litellm.submodule_search_locations:
-        tokenizers = Path(list(litellm.submodule_search_locations)[0]) / "litellm_core_utils" / "tokenizers"
+        tokenizers = Path(next(iter(litellm.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
         os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tokenizers))
     os.environ.update(TELEMETRY_ENABLED="false", CURATOR_DISABLE_CACHE="true", CURATOR_DISABLE_RICH_DISPLAY="1",
                       CURATOR_CACHE_DIR=tempfile.mkdtemp(prefix="curator-"))
@@ -233,7 +233,8 @@ def one_run(args, server: Server, client: str, concurrency: int, n: int, cache: 
         server.reset()
         load = os.getloadavg()[0]
         started = time.monotonic()
-        done = subprocess.run(command, env=_loopback_env(), capture_output=True, text=True, cwd=scratch, timeout=1800)
+        done = subprocess.run(command, env=_loopback_env(), capture_output=True, text=True, cwd=scratch, timeout=1800,
+                              check=False)
         ended = time.monotonic()
         timing = server.timing()
         result = json.loads(report.read_text()) if report.is_file() else {}
@@ -320,7 +321,7 @@ def _peer_ready(args) -> bool:
     if not args.peer_python or not Path(args.peer_python).exists():
         return False
     check = subprocess.run([args.peer_python, "-c", "import bespokelabs.curator"], capture_output=True,
-                           env={**_loopback_env(), "TELEMETRY_ENABLED": "false"}, timeout=300)
+                           env={**_loopback_env(), "TELEMETRY_ENABLED": "false"}, timeout=300, check=False)
     return check.returncode == 0
 
 
@@ -343,7 +344,7 @@ def _meta(args, machine: dict, notes: list[str]) -> dict:
 def _peer_version(args) -> str | None:
     try:
         done = subprocess.run([args.peer_python, "-c", "from importlib.metadata import version; print(version('bespokelabs-curator'))"],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None

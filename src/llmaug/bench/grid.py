@@ -69,7 +69,7 @@ class Setting(BaseModel):
     per_class: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
-    def _one_sampling(self) -> "Setting":
+    def _one_sampling(self) -> Setting:
         if (self.fraction is None) == (self.per_class is None):
             raise ValueError(f"setting {self.name!r}: give exactly one of fraction or per_class")
         return self
@@ -113,7 +113,7 @@ class Arm(BaseModel):
         return None
 
     @model_validator(mode="after")
-    def _check(self) -> "Arm":
+    def _check(self) -> Arm:
         if self.match_calls and self.match_added:
             raise ValueError(f"arm {self.name!r}: give match_calls or match_added, not both")
         unknown = [key for key in self.run_settings if key not in RunConfig.model_fields or key in MANAGED]
@@ -159,7 +159,7 @@ class Grid(BaseModel):
         return [{"name": item} if isinstance(item, str) else item for item in value or []]
 
     @model_validator(mode="after")
-    def _check(self) -> "Grid":
+    def _check(self) -> Grid:
         for kind, names in (("dataset", [d.name for d in self.datasets]), ("setting", [s.name for s in self.settings]),
                             ("arm", [a.name for a in self.arms]), ("grid", [self.name])):
             for name in names:
@@ -186,7 +186,7 @@ class Grid(BaseModel):
                 raise ValueError(f"arm {arm.name!r} matches {arm.matched[0]!r}, which must be an arm listed before it")
             seen.add(arm.name)
 
-    def cells(self) -> list["Cell"]:
+    def cells(self) -> list[Cell]:
         """Every (dataset, setting, seed, arm) the grid asks for, matched arms after the arms they follow."""
         cells = []
         for dataset in self.datasets:

@@ -56,7 +56,7 @@ def _llmaug_version() -> str:
     try:
         root = Path(__file__).resolve().parents[3]
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()
+                                text=True, timeout=5, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{version} (git {commit})" if commit else version

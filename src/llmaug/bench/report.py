@@ -52,9 +52,10 @@ def rebuild_pages(results: Path) -> None:
 
 def ordered_pages(results: Path) -> list[Path]:
     """Bench grids, then throughput benchmarks, then everything else; by file name within each group."""
-    pages = sorted(path for path in results.glob("*.md") if path.is_file())
-    group = lambda path: 0 if path.name.startswith("bench_") else 1 if path.name.startswith("throughput_") else 2  # noqa: E731
-    return sorted(pages, key=lambda path: (group(path), path.name))
+    def group(path: Path) -> int:
+        return 0 if path.name.startswith("bench_") else 1 if path.name.startswith("throughput_") else 2
+
+    return sorted((path for path in results.glob("*.md") if path.is_file()), key=lambda path: (group(path), path.name))
 
 
 def _preamble(results: Path, out: Path) -> str:

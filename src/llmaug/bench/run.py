@@ -18,7 +18,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -27,7 +27,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from llmaug.bench.grid import SAMPLING, Cell, Grid, load_grid, substitute
 from llmaug.bench.machine import machine_facts
 from llmaug.bench.results import (
-    CELL_FIELDS, ROUND_FIELDS, cell_row, is_finished, read_rows, round_rows, row_key, write_rows,
+    CELL_FIELDS,
+    ROUND_FIELDS,
+    cell_row,
+    is_finished,
+    read_rows,
+    round_rows,
+    row_key,
+    write_rows,
 )
 from llmaug.config import RunConfig, validate_config
 from llmaug.data.bundled import resolve_dataset_folder
@@ -279,4 +286,4 @@ def slug(name: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

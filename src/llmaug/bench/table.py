@@ -48,7 +48,10 @@ def summarise(grid: Grid, rows: list[dict]) -> list[Summary]:
 
 def _summary(group: list[dict], oracle: bool) -> Summary:
     first = group[0]
-    mean = lambda key: statistics.mean(float(r[key]) for r in group)  # noqa: E731
+
+    def mean(key: str) -> float:
+        return statistics.mean(float(r[key]) for r in group)
+
     return Summary(
         dataset=first["dataset"], setting=first["setting"], arm=first["arm"], method=first["method"], oracle=oracle,
         teacher=first["teacher"], seeds=len(group),
@@ -112,8 +115,8 @@ def _provenance(meta: dict, rows: list[dict]) -> list[str]:
         lines += [f"Machine: {machine}.", ""]
     when = ", ".join(f"{key} {meta[key]}" for key in ("started", "finished") if meta.get(key))
     resumed = sum(str(r.get("resumed")) == "True" for r in rows)
-    lines += [f"Cells: {len(rows)} finished{f' ({resumed} resumed after an interruption)' if resumed else ''}"
-              f"{f'; {when}' if when else ''}.", ""]
+    resumed_note = f" ({resumed} resumed after an interruption)" if resumed else ""
+    lines += [f"Cells: {len(rows)} finished{resumed_note}{f'; {when}' if when else ''}.", ""]
     if meta.get("failed"):
         lines += [f"Failed cells (rerun the command to retry them): {'; '.join(meta['failed'])}.", ""]
     return lines
@@ -137,11 +140,11 @@ def _table(grid: Grid, summaries: list[Summary]) -> list[str]:
 
 
 def _column_notes() -> list[str]:
-    return [
+    columns = (
         "Columns: mean ± sample standard deviation over seeds; teacher calls and tokens count every request a run "
         "made (answered from its cache or not), averaged over seeds; added = synthetic rows in the final data; wall s = "
         "seconds of the bench process that finished the cell (a resumed cell's excludes the time before the "
         "interruption). The paper column shows a paper's number only where the dataset, low-data setting and method "
-        "match; its student and teacher are the paper's (see the source), not ours.",
-        "",
-    ]
+        "match; its student and teacher are the paper's (see the source), not ours."
+    )
+    return [columns, ""]

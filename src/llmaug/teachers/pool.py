@@ -220,13 +220,14 @@ def _load_rows(source) -> tuple[list[Example], str]:
         return rows, "examples"
     from llmaug.data.bundled import BUNDLED, resolve_dataset_folder
     from llmaug.data.io import load_examples
+    from llmaug.errors import DataError
 
     path = Path(source)
     if path.is_file():
         return load_examples(path), path.stem
     try:
         folder = resolve_dataset_folder(str(source))
-    except Exception as err:
+    except DataError as err:
         raise TeacherError(f"the pool teacher needs a bundled dataset, a folder with train.jsonl or a data file: {err}",
                            "--teacher") from None
     name = str(source) if str(source) in BUNDLED else folder.name
