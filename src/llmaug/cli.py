@@ -229,7 +229,8 @@ def eval_student(
     if unknown:
         raise UserError(f"labels the student was not trained on: {', '.join(map(repr, unknown[:5]))}", data)
     metrics, _ = evaluate(model, examples)
-    table = Table(title=f"accuracy {metrics.accuracy:.4f}  macro-F1 {metrics.macro_f1:.4f}  n={metrics.n}")
+    f1 = f"  macro-F1 {metrics.macro_f1:.4f}" if metrics.macro_f1 is not None else ""  # None for QA students
+    table = Table(title=f"accuracy {metrics.accuracy:.4f}{f1}  n={metrics.n}")
     for column in ("label", "precision", "recall", "F1", "support"):
         table.add_column(column)
     for label, s in metrics.per_class.items():

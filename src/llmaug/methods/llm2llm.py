@@ -7,9 +7,13 @@
             data perfectly, judge each seed by a student trained without it (k-fold, `error_source`)
         stop after the last round, when no seed example is wrong, or when the teacher budget is spent
         for each wrong *seed* example x: the teacher writes k new examples like x, with x's label
-            (the prompt shows x, its gold label and the student's wrong prediction)
+            (the prompt shows x, its gold label and the student's wrong prediction); for a QA seed
+            (GSM8K) a new problem with a worked solution ending in "#### <number>"
         filter: parse, label in the label set, length, echo, exact and ROUGE-L > 0.95 near duplicates
         D_{i+1} = D_i ∪ accepted          # synthetic rows are evaluated but never augmented themselves
+
+QA seeds (an answer, no label) are judged by the student trained on them, as published: the runner's k-fold
+needs labels, and a generative student does not reproduce its training answers anyway.
 
 The one-shot ablation trains once, then spends the same number of examples on the round-0 errors at once.
 """
@@ -19,11 +23,15 @@ from __future__ import annotations
 from typing import Literal
 
 from llmaug.data.example import Example, Provenance
+from llmaug.filters.answers import parse_qa_items
 from llmaug.filters.parsing import parse_items
 from llmaug.filters.quality import Rejected, rejection
 from llmaug.methods.base import Context, ErrorCase, Method
 from llmaug.prompts import llm2llm as prompts
 from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest, TeacherResponse
+
+
+QA_STOP = ("2. Question",)
 
 
 class LLM2LLM(Method):
@@ -42,6 +50,7 @@ class LLM2LLM(Method):
         max_attempts: int = 2,
         temperature: float = 0.8,
         max_tokens: int = 64,
+        qa_max_tokens: int = 384,
     ):
         self.rounds = rounds
         self.per_error = per_error
@@ -54,6 +63,7 @@ class LLM2LLM(Method):
         self.max_attempts = max_attempts
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.qa_max_tokens = qa_max_tokens  # a worked solution needs more room than a classification example
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         if self.one_shot:
@@ -110,11 +120,16 @@ class LLM2LLM(Method):
 
     def _request(self, case: ErrorCase, ctx: Context, round_: int, attempt: int, j: int, width: int) -> TeacherRequest:
         messages = _template(case.example).render(**self._prompt_values(case, ctx))
-        params = GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens)
+        params = self._params(case.example)
         index = (round_ * self.max_attempts + attempt) * width + j  # distinct per round, attempt and sample
         example = case.example
         target = RequestTarget(label=example.label, like=example.text, like_pair=example.text_pair)
         return TeacherRequest(messages=tuple(messages), params=params, sample_index=index, target=target)
+
+    def _params(self, example: Example) -> GenerationParams:
+        if _is_qa(example):  # one problem is asked for: stop where a second one would start
+            return GenerationParams(temperature=self.temperature, max_tokens=self.qa_max_tokens, stop=QA_STOP)
+        return GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens)
 
     def _prompt_values(self, case: ErrorCase, ctx: Context) -> dict:
         example = case.example
@@ -144,7 +159,8 @@ class LLM2LLM(Method):
             if isinstance(fields, str):
                 bad.append(rejection(Example.create("", parent.label, provenance=provenance), fields))
                 continue
-            candidate = Example.create(fields["text"], parent.label, text_pair=fields.get("text_pair"), provenance=provenance)
+            candidate = Example.create(fields["text"], parent.label, text_pair=fields.get("text_pair"),
+                                       answer=fields.get("answer"), provenance=provenance)
             candidates.append(candidate)
             instructions[candidate.id] = request.messages[-1].content.replace(parent.text, " ")
         return candidates, instructions, bad
@@ -153,6 +169,8 @@ class LLM2LLM(Method):
         """The example's fields, or the reason it is unusable."""
         if response.finish_reason in ("budget", "error"):
             return f"no output ({response.finish_reason})"
+        if _is_qa(parent):
+            return _parse_qa(response)
         if parent.text_pair is not None:
             return _parse_pair(response.text)
         items = parse_items(response.text, max_items=1)
@@ -173,6 +191,14 @@ def _parse_pair(text: str) -> dict | str:
     return {"text": first, "text_pair": second}
 
 
+def _parse_qa(response: TeacherResponse) -> dict | str:
+    """The first problem and its solution, or why there is none ("no answer", "answer not numeric", ...)."""
+    items, rejections = parse_qa_items(response.text, cut_off=response.finish_reason == "length")
+    if items:
+        return {"text": items[0].question, "answer": items[0].answer}
+    return rejections[0].reason if rejections else "unparseable"
+
+
 def _spread(total: int, parts: int) -> list[int]:
     """`total` split over `parts` as evenly as possible, larger shares first."""
     if parts == 0:
@@ -182,7 +208,11 @@ def _spread(total: int, parts: int) -> list[int]:
 
 
 
+def _is_qa(example: Example) -> bool:
+    return example.label is None and example.answer is not None
+
+
 def _template(example: Example):
-    if example.label is None and example.answer is not None:
+    if _is_qa(example):
         return prompts.QA
     return prompts.PAIR if example.text_pair is not None else prompts.CLASSIFICATION

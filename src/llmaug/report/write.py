@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from llmaug.data.io import write_text_atomic
+from llmaug.filters.answers import extract_answer
 
 
 def write_report(result, method, teacher_identity: str) -> None:
@@ -50,7 +51,11 @@ def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> 
         lines += [f"| {reason} | {count} |" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])]
         lines += ["", "A sample (raw teacher output → reason):", ""]
         lines += [f"- `{_short(text)}` → {reason}" for text, reason in _rejected_sample(result.out, 8)]
-    if result.test is not None:
+    if result.test is not None and result.test.macro_f1 is None:  # QA: answers are judged, not classes
+        lines += ["", "## Final student on the test set", "",
+                  f"accuracy {result.test.accuracy:.4f} (answers judged by the student's `is_correct`) on "
+                  f"{result.test.n} examples"]
+    elif result.test is not None:
         lines += ["", "## Final student on the test set", "", f"accuracy {result.test.accuracy:.4f}, macro-F1 "
                   f"{result.test.macro_f1:.4f} on {result.test.n} examples", "",
                   "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
@@ -62,7 +67,8 @@ def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> 
     samples = result.added[:5]
     if samples:
         lines += ["", "## Sample of added examples", "", "| label | text | parent round |", "|---|---|---|"]
-        lines += [f"| {e.label} | {_short(e.text)} | {e.provenance.round} |" for e in samples]
+        lines += [f"| {e.label if e.label is not None else f'#### {extract_answer(e.answer)}'} | {_short(e.text)} | "
+                  f"{e.provenance.round} |" for e in samples]
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +123,7 @@ def _plots(result, folder: Path) -> dict[str, Path]:
         ax.set_ylabel(label)
         ax.set_xticks(rounds)
         save(name, fig)
-    if result.test is not None:
+    if result.test is not None and result.test.per_class:
         labels = list(result.test.per_class)
         fig, ax = plt.subplots(figsize=(4.5, 3))
         ax.bar(labels, [result.test.per_class[l].recall for l in labels])

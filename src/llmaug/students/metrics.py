@@ -1,4 +1,8 @@
-"""Evaluation: accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
+"""Evaluation: accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
+
+QA students (no labels; their `is_correct` judges answers, e.g. GSM8K's numeric match) get accuracy only:
+answers are not classes, so macro-F1 is None and there are no per-class scores or confusion matrix.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ class ClassScores(BaseModel):
 
 class Metrics(BaseModel):
     accuracy: float
-    macro_f1: float
+    macro_f1: float | None  # None for QA
     n: int
     per_class: dict[str, ClassScores]
     labels: list[str]
@@ -25,7 +29,10 @@ class Metrics(BaseModel):
 
 
 def score(gold: list[str], predicted: list[str], labels: list[str] | None = None, correct: list[bool] | None = None) -> Metrics:
-    """Metrics for predictions. `correct` overrides exact-match accuracy (QA students judge answers)."""
+    """Metrics for predictions. `correct` overrides exact-match accuracy (QA students judge answers); with
+    `correct` and no `labels` (a QA student) only accuracy is computed."""
+    if correct is not None and not labels:
+        return _qa_metrics(correct)
     labels = labels or sorted(set(gold) | set(predicted))
     # A gold class the student never saw (absent from its training data) still counts, with recall 0.
     scored = labels + sorted(set(gold) - set(labels))
@@ -47,6 +54,11 @@ def score(gold: list[str], predicted: list[str], labels: list[str] | None = None
     macro_f1 = float(sum(s.f1 for s in per_class.values()) / len(per_class)) if per_class else 0.0
     return Metrics(accuracy=accuracy, macro_f1=macro_f1, n=len(gold), per_class=per_class, labels=axis,
                    confusion=[[int(v) for v in row] for row in matrix])
+
+
+def _qa_metrics(correct: list[bool]) -> Metrics:
+    accuracy = sum(correct) / len(correct) if correct else 0.0
+    return Metrics(accuracy=accuracy, macro_f1=None, n=len(correct), per_class={}, labels=[], confusion=[])
 
 
 def evaluate(student, examples: list[Example]) -> tuple[Metrics, list[str]]:

@@ -92,6 +92,27 @@ def default_model_cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "llmaug") / "models"
 
 
+def source_folder(source: ModelSource, model_cache_dir: Path | None = None) -> Path:
+    """The Hugging Face folder a model loads from: the folder itself, or the converted copy of a GGUF file."""
+    if source.folder is not None:
+        return source.folder
+    return (model_cache_dir or default_model_cache_dir()) / f"{source.name}-{source.fingerprint}"
+
+
+def prepare_model_folder(source: ModelSource, model_cache_dir: Path | None = None) -> Path:
+    """`source_folder`, converting the GGUF file into it first if that has not been done yet."""
+    folder = source_folder(source, model_cache_dir)
+    if not folder.is_dir():
+        convert_gguf(source, folder)
+    return folder
+
+
+def local_model_folder(model: str = DEFAULT_MODEL, model_cache_dir: str | Path | None = None) -> Path:
+    """A loadable Hugging Face folder for a model name (smollm2, gemma3-270m), .gguf file or model folder.
+    Shared by the embedded teacher and the causal-LM student. Raises TeacherError when the model is unusable."""
+    return prepare_model_folder(resolve_model(model), Path(model_cache_dir) if model_cache_dir else None)
+
+
 class EmbeddedBackend:
     """Batched local generation with transformers. Loads the model on the first `generate`, in a worker thread.
 
@@ -120,9 +141,7 @@ class EmbeddedBackend:
     @property
     def model_folder(self) -> Path:
         """The folder the model loads from: the HF folder itself, or the converted copy of a GGUF file."""
-        if self.source.folder is not None:
-            return self.source.folder
-        return self.model_cache_dir / f"{self.source.name}-{self.source.fingerprint}"
+        return source_folder(self.source, self.model_cache_dir)
 
     async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]:
         return await asyncio.to_thread(self._generate_locked, requests)
@@ -146,9 +165,7 @@ class EmbeddedBackend:
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        folder = self.model_folder
-        if not folder.is_dir():
-            convert_gguf(self.source, folder)
+        folder = prepare_model_folder(self.source, self.model_cache_dir)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
