@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     _quiet_libraries()
     debug = "--debug" in argv
     try:
-        app(args=argv, prog_name="llmaug", standalone_mode=False)
+        code = app(args=argv, prog_name="llmaug", standalone_mode=False)
     except UserError as err:
         if debug:
             raise
@@ -290,11 +290,23 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{param.opts[0]}: " if param is not None and param.opts and param.opts[0] not in message else ""
         err_console.print(f"[red]error:[/red] {where}{message}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
+    except OSError as err:  # a folder that cannot be written, a full disk: the user's to fix, not a bug
+        if debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        err_console.print(f"[red]error:[/red] {where}{_one_line(err.strerror or str(err))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        code = INTERRUPTED
     except typer.Exit as err:
-        sys.exit(err.exit_code)
+        code = err.exit_code
+    if code == INTERRUPTED:  # typer hands Ctrl-C back as this exit code when not standalone
+        err_console.print("interrupted; `llmaug run --resume RUN_DIR` continues a run where it stopped", highlight=False)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 # click's UsageError (typer >= 0.20 vendors its own click, so find it from typer's BadParameter)

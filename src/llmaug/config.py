@@ -96,8 +96,11 @@ def validate_config(values: dict[str, Any], source: str | Path | None = None) ->
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = f"unknown setting {key!r}"
-        where = f"{source} ({key})" if source else f"--{key.replace('_', '-')}"
+        where = f"{source} ({key})" if source else _OPTIONS.get(key, f"--{key.replace('_', '-')}")
         raise ConfigError(message, where) from None
+
+
+_OPTIONS = {"output_format": "--format", "cache": "--no-cache"}  # settings whose CLI option has another name
 
 
 def config_yaml(config: RunConfig) -> str:

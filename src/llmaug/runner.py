@@ -20,16 +20,19 @@ import hashlib
 import json
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from llmaug import crashpoints
 from llmaug.data.example import Example, label_set
-from llmaug.data.io import example_rows, save_examples, write_json_atomic, write_text_atomic
+from llmaug.data.io import atomic_dir, example_rows, save_examples, write_json_atomic, write_text_atomic
 from llmaug.filters.quality import QualityFilter, Rejected
 from llmaug.methods.base import ErrorCase, Evaluation, Method, TaskInfo
+from llmaug.rundir import claim_run_dir
 from llmaug.students.base import Student
 from llmaug.students.metrics import Metrics, evaluate
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
@@ -132,7 +135,7 @@ class RunContext:
             return saved
         with _progress(self.console) as progress:
             progress.add_task(f"round {round}: training the student on {len(data)} examples", total=None)
-            student = self.student_factory().fit(data, seed=self.seed)
+            student = self._fit(data)
             pool_predictions = student.predict(pool)
             test_metrics = evaluate(student, self.test)[0] if self.test else None
             if error_folds:
@@ -159,12 +162,13 @@ class RunContext:
             train = [e for e in data if e.id not in held_ids and not held_ids.intersection(e.provenance.parent_ids)]
             if len({e.label for e in train}) < 2:
                 continue
-            student = self.student_factory().fit(train, seed=self.seed)
+            student = self._fit(train)
             for j, predicted in zip(held, student.predict([pool[seeds[j]] for j in held])):
                 predictions[seeds[j]] = predicted
         return predictions
 
     def filter(self, candidates, existing, instructions=None) -> tuple[list[Example], list[Rejected]]:
+        crashpoints.reached("filter")
         return self.quality.apply(candidates, existing, self.task.labels or None, instructions)
 
     def end_round(self, round: int, data, added, rejected, evaluation) -> None:
@@ -206,6 +210,10 @@ class RunContext:
         fingerprint = self._fingerprint(data, data)
         if self.last_student is not None and self.last_student[0].split(":")[0] == fingerprint.split(":")[0]:
             return self.last_student[1]
+        return self._fit(data)
+
+    def _fit(self, data: list[Example]) -> Student:
+        crashpoints.reached("train")
         return self.student_factory().fit(data, seed=self.seed)
 
     def _fingerprint(self, data: list[Example], pool: list[Example]) -> str:
@@ -268,22 +276,21 @@ def run(
     task = task or TaskInfo(labels=labels)
     if not task.labels:
         task.labels = labels
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        if config_text is not None:
-            write_text_atomic(out / "config.yaml", config_text)
     quality = (quality or QualityFilter()).fit(seed)
     ctx = RunContext(teacher, factory, task, random_seed, eval, out, quality, console)
     try:
-        data = method.algorithm(seed, ctx)
-        final_student = ctx.final_student(data)
-        if ctx.last_evaluation is None or ctx.last_evaluation.train_size != len(data):
-            ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
-        test = ctx.last_evaluation.test
-        result = RunResult(out, data, ctx.rounds, final_student, test, time.perf_counter() - started, quality.model_dump())
-        if out is not None:
-            _write_outputs(result, method, teacher, output_format)
-        return result
+        with claim_run_dir(out) if out is not None else nullcontext():
+            if out is not None and config_text is not None:
+                write_text_atomic(out / "config.yaml", config_text)
+            data = method.algorithm(seed, ctx)
+            final_student = ctx.final_student(data)
+            if ctx.last_evaluation is None or ctx.last_evaluation.train_size != len(data):
+                ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
+            test = ctx.last_evaluation.test
+            result = RunResult(out, data, ctx.rounds, final_student, test, time.perf_counter() - started, quality.model_dump())
+            if out is not None:
+                _write_outputs(result, method, teacher, output_format)
+            return result
     finally:
         if own_teacher:
             teacher.close()
@@ -295,7 +302,8 @@ def _write_outputs(result: RunResult, method: Method, teacher: Teacher, output_f
     out = result.out
     assert out is not None
     save_examples(result.data, out / f"data.{output_format}")
-    result.student.save(out / "student")
+    with atomic_dir(out / "student") as staging:
+        result.student.save(staging)
     write_json_atomic(out / "usage.json", teacher.usage.model_dump())
     write_report(result, method, teacher.identity)
     write_json_atomic(out / "summary.json", {

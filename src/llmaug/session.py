@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 
-from llmaug.config import RunConfig, config_yaml, load_config, validate_config
+from llmaug.config import RunConfig, config_yaml, load_config
 from llmaug.data import (
     BUNDLED, Columns, check_eval_labels, check_trainable, load_examples, resolve_dataset_folder,
     sample_fraction, sample_per_class,
 )
 from llmaug.data.example import Example, label_set
 from llmaug.data.sampling import sample_n
-from llmaug.errors import ConfigError
+from llmaug.errors import ConfigError, UserError
 from llmaug.filters.quality import QualityFilter
 from llmaug.methods import METHOD_CLASSES, Method, TaskInfo
+from llmaug.rundir import claim_run_dir
 from llmaug.runner import RunResult, run
-from llmaug.teachers import Budget, Teacher
+from llmaug.teachers import Budget, ResponseCache, Teacher
+from llmaug.teachers.base import Backend
+from llmaug.teachers.spec import backend_from_spec
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # safe to print back: API keys do not look like this
 
 
 def start_run(config_path: Path | None, overrides: dict[str, Any], resume: Path | None, console: Console) -> RunResult:
@@ -31,43 +40,96 @@ def start_run(config_path: Path | None, overrides: dict[str, Any], resume: Path 
     out = Path(config.out or f"runs/{config.method}-{Path(config.dataset or config.train).stem}-s{config.seed}")
     config = config.model_copy(update={"out": str(out)})
     _check_run_dir(out, config, resuming=resume is not None)
+    # Everything that can be wrong with the input is checked before the run directory is made.
     seed, test = load_run_data(config)
     method = build_method(config)
+    student = _student_factory(config)
+    task, quality = task_info(config, seed), quality_filter(config)
     budget = Budget(max_calls=config.max_teacher_calls, max_tokens=config.max_tokens_budget)
-    teacher_options = dict(config.teacher_options)
-    if config.api_key_env:
-        teacher_options["api_key_env"] = config.api_key_env
-    teacher = Teacher(config.teacher, cache=out / "cache.sqlite" if config.cache else None, budget=budget, **teacher_options)
+    backend = _teacher_backend(config)
+    created = not out.exists()
+    with claim_run_dir(out):  # before the cache opens: a refused second process writes nothing
+        teacher = Teacher(backend, cache=out / "cache.sqlite" if config.cache else None, budget=budget)
+        try:
+            return run(
+                method, seed, teacher=teacher, student=student, eval=test, out=out,
+                task=task, random_seed=config.seed, config_text=config_yaml(config),
+                quality=quality,
+                output_format=config.output_format, console=console,
+            )
+        except UserError:
+            teacher.close()
+            _remove_unused_run_dir(out, created)
+            raise
+        finally:
+            teacher.close()
+
+
+def _teacher_backend(config: RunConfig) -> Backend:
     try:
-        return run(
-            method, seed, teacher=teacher, student=_student_factory(config), eval=test, out=out,
-            task=task_info(config, seed), random_seed=config.seed, config_text=config_yaml(config),
-            quality=quality_filter(config),
-            output_format=config.output_format, console=console,
-        )
-    finally:
-        teacher.close()
+        return backend_from_spec(config.teacher, **_teacher_options(config))
+    except TypeError as err:
+        raise ConfigError(f"bad teacher option: {err}", "teacher_options") from None
+
+
+def _teacher_options(config: RunConfig) -> dict[str, Any]:
+    """The backend options, with `api_key_env` checked: keys live in the environment, never in a config."""
+    options = dict(config.teacher_options)
+    for name in options:
+        if "key" in name.lower() or "token" in name.lower() or "secret" in name.lower():
+            raise ConfigError("API keys are read from the environment only: export the key and set api_key_env to the "
+                              "variable's name", f"teacher_options.{name}")
+    if config.api_key_env is None:
+        return options
+    if not config.teacher.startswith(("openai:", "openai-compatible:")):
+        raise ConfigError("applies to openai and openai-compatible teachers only", "api_key_env")
+    if not ENV_NAME.match(config.api_key_env):
+        # Never echo the value: a user who pasted the key itself here must not see it printed back.
+        raise ConfigError("must name an environment variable (e.g. OPENAI_API_KEY), not hold the key itself", "api_key_env")
+    if not os.environ.get(config.api_key_env):
+        shown = config.api_key_env if CONVENTIONAL_ENV_NAME.match(config.api_key_env) else "it names"
+        raise ConfigError(f"the environment variable {shown} is not set; export the API key in it", "api_key_env")
+    options["api_key_env"] = config.api_key_env
+    return options
+
+
+def _remove_unused_run_dir(out: Path, created: bool) -> None:
+    """After bad input (an unreachable teacher, a rejected key), drop the run directory this invocation made if
+    it holds no teacher response: there is nothing to resume, and its config.yaml would block the corrected rerun."""
+    if not created or not out.is_dir():
+        return
+    cache = out / "cache.sqlite"
+    if cache.exists():
+        with closing(ResponseCache(cache)) as opened:
+            if len(opened):
+                return
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def _resumed_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
     path = run_dir / "config.yaml"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError("not a run directory (no config.yaml)", run_dir)
     given = {k: v for k, v in overrides.items() if v is not None and k not in ("out",)}
     if given:
         raise ConfigError(f"--resume takes the run's own settings; drop {', '.join('--' + k.replace('_', '-') for k in given)}", "--resume")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    values["out"] = str(run_dir)
-    return validate_config(values, path)
+    # The folder may have been moved or copied since: it, not the `out` recorded inside, is the run directory.
+    return load_config(path, {"out": str(run_dir)})
 
 
 def _check_run_dir(out: Path, config: RunConfig, resuming: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError("exists and is not a folder; choose another --out", out)
     saved = out / "config.yaml"
     if resuming or not saved.exists():
         return
-    previous = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
-    if previous != config.model_dump(mode="json"):
+    previous = load_config(saved, {}).model_dump(mode="json")
+    if _without_out(previous) != _without_out(config.model_dump(mode="json")):
         raise ConfigError("a run with different settings is already there; use --resume to continue it or another --out", out)
+
+
+def _without_out(settings: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in settings.items() if key != "out"}
 
 
 def load_run_data(config: RunConfig) -> tuple[list[Example], list[Example] | None]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from llmaug import crashpoints
 from llmaug.data.example import Example, Provenance
 from llmaug.errors import DataError, location
 
@@ -35,6 +36,7 @@ LABEL_COLUMNS = ("label", "intent", "class")
 MAX_FIELD_CHARS = 100_000
 HF_FOLDER_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 WRITTEN_FIELDS = ("id", "text", "text_pair", "answer", "label")
+TEMP_SUFFIX = ".llmaug-tmp"  # temporary files and folders of atomic writes, beside their target
 _SURROGATE = re.compile("[\ud800-\udfff]")  # JSON can spell one ("\\ud800"); UTF-8 cannot write it back
 
 Row = tuple[str, Mapping[str, Any]]  # (where the row is, e.g. 'train.jsonl:12', its fields)
@@ -398,10 +400,15 @@ def _flat_row(example: Example) -> dict:
     return row
 
 
+def _temp_name(target: Path) -> Path:
+    """A hidden name beside `target` that `remove_stale_temporaries` recognises."""
+    return target.parent / f".{target.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+
+
 def _create_temp_beside(target: Path) -> tuple[int, Path]:
     """A new hidden file next to `target`, created like open() does (0666 less the umask; mkstemp would give 0600)."""
     while True:
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        tmp = _temp_name(target)
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:
@@ -425,10 +432,44 @@ def atomic_path(target: str | Path, mode: str = "w", newline: str | None = None)
             os.fsync(file.fileno())
         if target.exists():
             os.chmod(tmp, target.stat().st_mode & 0o7777)
+        crashpoints.reached("write", target.name)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_dir(target: str | Path):
+    """Yield an empty hidden folder beside `target`; on success it replaces the folder `target` (two renames, the
+    old folder removed after). On any error the staging folder is removed and `target` is left as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = _temp_name(target)
+    staging.mkdir()
+    retired = _temp_name(target)
+    try:
+        yield staging
+        crashpoints.reached("write", target.name)
+        if target.exists():
+            os.replace(target, retired)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files and folders that atomic writes killed mid-way (kill -9, power loss) left in
+    `folder` and below. Only for a folder no other process is writing to."""
+    removed = []
+    for path in sorted(Path(folder).rglob(f".*{TEMP_SUFFIX}"), reverse=True):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def write_text_atomic(target: str | Path, text: str) -> None:
@@ -505,7 +546,7 @@ def _save_hf_dir(examples: Iterable[Example], target: Path) -> None:
     if target.exists() and not target.is_dir():
         raise DataError("exists and is not a folder; cannot write a Hugging Face dataset folder there", target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX))
     try:
         features = Features({field: Value("string") for field in (*WRITTEN_FIELDS, "provenance")})
         rows = [_flat_row(example) for example in examples]

@@ -18,6 +18,17 @@ def check_trainable(examples: list[Example], where: str) -> None:
     labels = label_set(examples)
     if len(labels) < 2:
         raise DataError(f"only one class ({labels[0]!r}); a classifier needs at least two", where)
+    check_label_spelling(labels, where)
+
+
+def check_label_spelling(labels: list[str], where: str) -> None:
+    """Labels that differ only in case ("LOC", "loc") are one class spelt two ways, not two classes."""
+    spellings: dict[str, list[str]] = {}
+    for label in labels:
+        spellings.setdefault(label.casefold(), []).append(label)
+    clash = next((spelt for spelt in spellings.values() if len(spelt) > 1), None)
+    if clash:
+        raise DataError(f"labels {' and '.join(map(repr, clash))} differ only in case; spell each label one way", where)
 
 
 def check_eval_labels(train: list[Example], evaluation: list[Example], where: str) -> None:

@@ -25,6 +25,19 @@ _ASSISTANT_CHATTER = re.compile(
     re.IGNORECASE,
 )
 _FIRST_QUESTION = re.compile(r"[^\"“”?:\n]*\?")
+# A teacher output that tries to steer whatever reads it next (a later prompt, a judge, the user's LLM app).
+PROMPT_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.?!\n]{0,40}\b(?:instructions?|prompts?|rules|directions)\b"
+    r"|\bsystem prompt\b",
+    re.IGNORECASE,
+)
+WORD_SHARE = 0.6  # of the characters in tokens that are not bare punctuation, this share must be in words or numbers
+SYMBOL_SHARE = 0.1  # at most this share of the non-space characters may be symbols such as # { | ~ ^
+_NUMBER = re.compile(r"^[$€£]?\d[\d,.:/+*=x-]*(?:%|st|nd|rd|th|s)?$")
+_EDGE_PUNCTUATION = "\"'“”‘’`()[]{}<>.,;:!?-–—*"
+_VOWELS = frozenset("aeiouy")
+_WORD_JOINS = re.compile(r"['’./\\-]")
+_SYMBOLS = frozenset("#&+/<=>@[]^_{|}~")  # not $ % (prices, rates) nor ` * \ (treebank quotes, escapes)
 
 
 class Rejected(BaseModel):
@@ -109,6 +122,10 @@ class QualityFilter(BaseModel):
             return f"too short ({len(text)} < {self.min_chars} characters)"
         if len(text) > self.max_chars:
             return f"too long ({len(text)} > {self.max_chars} characters)"
+        if PROMPT_INJECTION.search(candidate.provenance.raw_output or text):
+            return "prompt injection attempt"
+        if not looks_like_language(text):
+            return "gibberish (too few real words)"
         if _ASSISTANT_CHATTER.search(text):
             return "assistant chatter"
         if index.exact(text) is not None:
@@ -150,3 +167,31 @@ def rejection(candidate: Example, reason: str) -> Rejected:
     p = candidate.provenance
     return Rejected(text=candidate.text, reason=reason, label=candidate.label, parent_ids=p.parent_ids,
                     round=p.round, method=p.method, raw_output=p.raw_output)
+
+
+def looks_like_language(text: str) -> bool:
+    """Whether most of the text (by characters, bare punctuation aside) is words (letters in one case pattern,
+    inner ' - . allowed) or numbers, with few symbols: false for the keyboard noise a broken teacher or a decoding
+    bug emits (all but 1 in 10,000 random strings), true for all but 3 of the 14,693 bundled texts."""
+    cores = [token.strip(_EDGE_PUNCTUATION) for token in text.split()]
+    total = sum(len(core) for core in cores)
+    in_words = sum(len(core) for core in cores if core and _is_word(core))
+    visible = [char for char in text if not char.isspace()]
+    symbols = sum(char in _SYMBOLS for char in visible)
+    return in_words > 0 and in_words >= WORD_SHARE * total and symbols <= SYMBOL_SHARE * len(visible)
+
+
+def _is_word(core: str) -> bool:
+    if _NUMBER.match(core):
+        return True
+    parts = [part for part in _WORD_JOINS.split(core) if part]
+    return bool(parts) and all(_is_word_part(part) for part in parts)
+
+
+def _is_word_part(part: str) -> bool:
+    letters = part.rstrip("0123456789")  # "Internet2", "MP3"
+    if not letters.isalpha():
+        return False
+    if len(letters) >= 3 and letters.isascii() and not _VOWELS.intersection(letters.lower()):
+        return False  # "ZHXQ"; the odd acronym ("CNN") costs little of the share
+    return letters in (letters.lower(), letters.upper()) or letters.istitle()

@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from llmaug.data.io import write_text_atomic
+from llmaug.data.io import atomic_path, write_text_atomic
 from llmaug.filters.answers import extract_answer
 
 
@@ -100,11 +100,10 @@ def _plots(result, folder: Path) -> dict[str, Path]:
 
     def save(name: str, fig) -> None:
         path = folder / f"{name}.png"
-        tmp = path.with_suffix(".tmp.png")
         fig.tight_layout()
-        fig.savefig(tmp, dpi=90)
+        with atomic_path(path, "wb") as file:
+            fig.savefig(file, format="png", dpi=90)
         plt.close(fig)
-        tmp.replace(path)
         made[name] = path
 
     series = {

@@ -40,6 +40,10 @@ def make_student(spec: str = "finetune", **options) -> Student:
     if model:
         options["model"] = model
     try:
-        return STUDENT_KINDS[kind](**options)
+        student_class = STUDENT_KINDS[kind]
+    except ImportError as err:  # a kind whose module or its dependencies are not installed
+        raise StudentError(f"student {kind!r} is not available in this installation ({err})", "--student") from None
+    try:
+        return student_class(**options)
     except TypeError as err:
         raise StudentError(f"bad option for student {kind!r}: {err}", "--student-option") from None

@@ -7,9 +7,11 @@ and the budget. Methods only ever see `Teacher.generate`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Awaitable, Coroutine
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,3 +92,19 @@ class Backend(Protocol):
     async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]: ...
 
     async def aclose(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+async def gather_or_cancel(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """`asyncio.gather`, except that when one fails (or the caller is cancelled) the others are cancelled and
+    awaited before the error propagates, so no request is left running, unseen, on the event loop."""
+    tasks: list[Awaitable[T]] = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

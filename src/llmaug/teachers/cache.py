@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from llmaug.errors import UserError
 from llmaug.teachers.base import TeacherResponse
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL, created REAL NOT NULL)"
@@ -24,9 +25,16 @@ class ResponseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.OperationalError:
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as err:  # not a database, or a damaged one
+            self._db.close()
+            raise _unusable(self.path, err) from None
 
     def get_many(self, keys: list[str]) -> dict[str, TeacherResponse]:
         found: dict[str, TeacherResponse] = {}
@@ -34,7 +42,12 @@ class ResponseCache:
             for start in range(0, len(keys), 500):
                 part = keys[start : start + 500]
                 marks = ",".join("?" * len(part))
-                rows = self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", part).fetchall()
+                try:
+                    rows = self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", part).fetchall()
+                except sqlite3.OperationalError:
+                    raise
+                except sqlite3.DatabaseError as err:
+                    raise _unusable(self.path, err) from None
                 for key, raw in rows:
                     response = _decode(raw)
                     if response is not None:
@@ -53,7 +66,10 @@ class ResponseCache:
                 self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", rows)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # A Ctrl-C can land just after COMMIT finished: rolling back then fails, and that error would
+                # replace the KeyboardInterrupt, so the run would go on.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def __len__(self) -> int:
@@ -63,6 +79,10 @@ class ResponseCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _unusable(path: Path, err: sqlite3.DatabaseError) -> UserError:
+    return UserError(f"the teacher cache is damaged (SQLite: {err}); move it away to start a new one, or use --no-cache", path)
 
 
 def _decode(raw: str) -> TeacherResponse | None:

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -33,7 +33,7 @@ import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from llmaug.errors import TeacherError
-from llmaug.teachers.base import TeacherRequest, TeacherResponse
+from llmaug.teachers.base import TeacherRequest, TeacherResponse, gather_or_cancel
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +41,23 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
 MAX_RETRY_AFTER = 600.0  # a longer Retry-After is a misconfigured server, not a plan
 MAX_ERROR_CHARS = 300
+# Requests the Teacher may hand over per slot in flight: the extra ones wait out retry back-offs or the limiter,
+# so a few requests sleeping before a retry never leave a slot idle.
+PENDING_PER_SLOT = 4
 _UNREACHABLE = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 _NOT_RETRYABLE_TRANSPORT = (aiohttp.InvalidURL,)
 _TRANSIENT_TRANSPORT = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class TransientFailure(Exception):
-    """One attempt failed in a way that another attempt may not. `retry_after` is the server's wish, if any."""
+    """One attempt failed in a way that another attempt may not. `retry_after` is the server's wish, if any;
+    `kind` a short, countable name for the failure ("HTTP 503", "ReadTimeout", "malformed completion")."""
 
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, kind: str | None = None):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.kind = kind or reason
 
 
 class AdaptiveLimiter:
@@ -159,6 +164,7 @@ class OpenAICompatibleBackend:
         self.api_key_env = api_key_env
         self.identity = f"openai-compatible:{self.base_url}@{model}"
         self.max_concurrency = concurrency
+        self.max_pending = PENDING_PER_SLOT * concurrency
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_tokens_field = max_tokens_field
@@ -166,6 +172,9 @@ class OpenAICompatibleBackend:
         self.max_backoff = max_backoff
         self._jitter = wait_random_exponential(multiplier=backoff, max=max_backoff)
         self.retry_count = 0
+        self.retry_reasons: Counter[str] = Counter()
+        self.rate_limited_count = 0
+        self.backoff_total = 0.0  # seconds slept before retries, all requests together
         self.backoff_waits: deque[float] = deque(maxlen=1000)  # seconds slept before each retry, newest last
         self._api_key = os.environ.get(api_key_env) or None
         self._session: aiohttp.ClientSession | None = None
@@ -184,7 +193,7 @@ class OpenAICompatibleBackend:
     async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]:
         if len(requests) == 1:  # the Teacher's usual call (batch size 1): no task to spawn
             return [await self._generate_one(requests[0])]
-        return list(await asyncio.gather(*(self._generate_one(request) for request in requests)))
+        return await gather_or_cancel([self._generate_one(request) for request in requests])
 
     async def aclose(self) -> None:
         if self._loop is asyncio.get_running_loop() and self._session is not None:
@@ -230,7 +239,7 @@ class OpenAICompatibleBackend:
             except _NOT_RETRYABLE_TRANSPORT as err:
                 raise TeacherError(f"cannot talk to the teacher at {self.base_url}: {err}") from None
             except _TRANSIENT_TRANSPORT as err:
-                raise TransientFailure(f"{type(err).__name__}: {str(err) or 'no detail'}") from err
+                raise TransientFailure(f"{type(err).__name__}: {str(err) or 'no detail'}", kind=type(err).__name__) from err
             if response.status_code != 200:
                 self._raise_for_status(response)  # inside the slot: a 429's cool-down starts before it frees
         parsed = self._parse(response)
@@ -241,10 +250,11 @@ class OpenAICompatibleBackend:
         status = response.status_code
         retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
         if status == 429 or (status == 503 and retry_after is not None):
+            self.rate_limited_count += 1
             pause = self._limiter.rate_limited(retry_after)
-            raise TransientFailure(f"HTTP {status} (pausing all requests {pause:.2f}s)", retry_after)
+            raise TransientFailure(f"HTTP {status} (pausing all requests {pause:.2f}s)", retry_after, f"HTTP {status}")
         if status in RETRY_STATUSES or status >= 500:
-            raise TransientFailure(f"HTTP {status}: {self._server_message(response)}", retry_after)
+            raise TransientFailure(f"HTTP {status}: {self._server_message(response)}", retry_after, f"HTTP {status}")
         if status in AUTH_STATUSES:
             raise TeacherError(
                 f"the teacher at {self.base_url} rejected the API key (HTTP {status}); check ${self.api_key_env}"
@@ -260,9 +270,9 @@ class OpenAICompatibleBackend:
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise TransientFailure(f"malformed completion ({type(err).__name__}: {err})") from err
+            raise TransientFailure(f"malformed completion ({type(err).__name__}: {err})", kind="malformed completion") from err
         if not isinstance(text, str):
-            raise TransientFailure(f"malformed completion (content is {type(text).__name__})")
+            raise TransientFailure(f"malformed completion (content is {type(text).__name__})", kind="malformed completion")
         prompt_tokens, completion_tokens = _usage_tokens(data.get("usage"))
         return TeacherResponse(
             text=text,
@@ -300,7 +310,9 @@ class OpenAICompatibleBackend:
         self.retry_count += 1
         wait = state.next_action.sleep if state.next_action else 0.0
         self.backoff_waits.append(wait)
+        self.backoff_total += wait
         failure = state.outcome.exception() if state.outcome else None
+        self.retry_reasons[getattr(failure, "kind", type(failure).__name__)] += 1
         log.debug("retrying a teacher request in %.2fs after %s", wait, getattr(failure, "reason", failure))
 
     # ----- plumbing -----

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from llmaug.errors import TeacherError
 from llmaug.teachers.base import Backend
@@ -37,12 +38,27 @@ def parse_spec(spec: str) -> TeacherSpec:
         return TeacherSpec(kind, rest, OPENAI_URL)
     if kind == "openai-compatible":
         url, at, model = rest.rpartition("@")
+        _check_url(url)
         if not at or not url.startswith(("http://", "https://")) or not model:
             raise TeacherError(f"expected openai-compatible:http(s)://HOST[:PORT]/v1@MODEL, got {spec!r}", "--teacher")
         return TeacherSpec(kind, model, url)
     if not rest:
         raise TeacherError(f"{kind} teacher needs a path, e.g. {kind}:/path/model.gguf", "--teacher")
     return TeacherSpec(kind, rest)
+
+
+def _check_url(url: str) -> None:
+    """Refuse user:password@ in the URL (a secret that would be saved in config.yaml, the cache and provenance) and
+    ports that are not numbers ("http://user:KEY" with the host and model cut off). Never echo the URL."""
+    parsed = urlsplit(url)
+    try:
+        parsed.port
+    except ValueError:
+        raise TeacherError("the teacher URL has a port that is not a number; expected "
+                           "openai-compatible:http(s)://HOST[:PORT]/v1@MODEL", "--teacher") from None
+    if parsed.password is not None:
+        raise TeacherError("credentials do not belong in the teacher URL (it is saved with the run); export the "
+                           "key in an environment variable and name it with api_key_env", "--teacher")
 
 
 def backend_from_spec(spec: str | TeacherSpec, **options) -> Backend:

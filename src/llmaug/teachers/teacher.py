@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from llmaug.teachers.base import Backend, TeacherRequest, TeacherResponse
+from llmaug.teachers.base import Backend, TeacherRequest, TeacherResponse, gather_or_cancel
 from llmaug.teachers.cache import ResponseCache
 from llmaug.teachers.usage import Budget, Price, Usage
 
@@ -27,6 +27,10 @@ class Teacher:
     finished in the same pass of the event loop), so a rerun after a crash sends exactly the batches whose answers
     were not written, composed as before: sampled outputs are reproducible.
     Requests that the budget does not allow come back with `finish_reason="budget"` and empty text.
+
+    At most `backend.max_concurrency` batches are dispatched at once, or `backend.max_pending` for backends that
+    bound requests in flight themselves and retry with back-off (unless a token budget is set): a request
+    sleeping out its back-off then does not keep the next one from being sent.
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class Teacher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reserved = 0  # calls dispatched but not yet counted in usage
         self._unwritten: list[tuple[str, TeacherResponse]] = []  # answers waiting for the next cache write
+        self._closed = False
 
     @property
     def identity(self) -> str:
@@ -67,6 +72,7 @@ class Teacher:
         except RuntimeError:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
+                self._loop.set_exception_handler(_quiet_about_interrupts)
             return self._loop.run_until_complete(coroutine)
         return _run_in_thread(coroutine)  # called from inside a running loop (e.g. a notebook)
 
@@ -86,7 +92,7 @@ class Teacher:
         batches = [list(range(start, min(start + size, len(requests)))) for start in range(0, len(requests), size)]
         pending = [[i for i in batch if results[i] is None] for batch in batches]
         pending = [batch for batch in pending if batch]
-        semaphore = asyncio.Semaphore(max(1, self.backend.max_concurrency))
+        semaphore = asyncio.Semaphore(self._dispatch_width())
 
         async def run_batch(batch: list[int]) -> None:
             nonlocal done
@@ -107,11 +113,26 @@ class Teacher:
                     progress(done, len(requests))
 
         try:
-            await asyncio.gather(*(run_batch(batch) for batch in pending))
+            await gather_or_cancel([run_batch(batch) for batch in pending])
         finally:
             self._write_cache()
-        self.usage.retries = getattr(self.backend, "retry_count", self.usage.retries)
+            self._copy_retry_counters()
         return [r if r is not None else TeacherResponse(text="", finish_reason="error") for r in results]
+
+    def _dispatch_width(self) -> int:
+        # A token budget only knows a call's tokens once it returns, so it keeps dispatch at the concurrency: with
+        # more requests handed over at once it would overshoot by more.
+        pending = getattr(self.backend, "max_pending", None)
+        if pending is None or self.budget.max_tokens is not None:
+            return max(1, self.backend.max_concurrency)
+        return max(1, pending)
+
+    def _copy_retry_counters(self) -> None:
+        backend = self.backend
+        self.usage.retries = getattr(backend, "retry_count", self.usage.retries)
+        self.usage.rate_limited = getattr(backend, "rate_limited_count", self.usage.rate_limited)
+        self.usage.backoff_seconds = round(getattr(backend, "backoff_total", self.usage.backoff_seconds), 3)
+        self.usage.retry_reasons = dict(getattr(backend, "retry_reasons", self.usage.retry_reasons))
 
     def _reserve(self, wanted: int) -> int:
         left = self.budget.calls_left(self.usage)
@@ -147,6 +168,11 @@ class Teacher:
             self.cache.put_many(items)
 
     def close(self) -> None:
+        """Release the backend and the cache; calling it again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel_leftover_tasks()
         closer = getattr(self.backend, "aclose", None)
         if closer is not None:
             if self._loop is not None and not self._loop.is_closed():
@@ -157,11 +183,30 @@ class Teacher:
         if self.cache is not None:
             self.cache.close()
 
+    def _cancel_leftover_tasks(self) -> None:
+        """After Ctrl-C stopped `generate` mid-way, its requests are still scheduled on the loop: cancel them
+        rather than let them run (and spend) while the backend closes."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        leftover = [task for task in asyncio.all_tasks(self._loop) if not task.done()]
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            self._loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+
     def __enter__(self) -> "Teacher":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """Ctrl-C lands in whichever task is running, often one of the HTTP client's own, which nobody awaits: asyncio
+    would print its KeyboardInterrupt as a traceback on exit, after the CLI's one-line message."""
+    if isinstance(context.get("exception"), (KeyboardInterrupt, asyncio.CancelledError)):
+        return
+    loop.default_exception_handler(context)
 
 
 def _run_in_thread(coroutine):
