@@ -49,7 +49,7 @@ def start_run(config_path: Path | None, overrides: dict[str, Any], resume: Path 
     backend = _teacher_backend(config)
     created = not out.exists()
     with claim_run_dir(out):  # before the cache opens: a refused second process writes nothing
-        teacher = Teacher(backend, cache=out / "cache.sqlite" if config.cache else None, budget=budget)
+        teacher = Teacher(backend, cache=out / "cache.sqlite" if config.cache else None, budget=budget, price=config.price)
         try:
             return run(
                 method, seed, teacher=teacher, student=student, eval=test, out=out,

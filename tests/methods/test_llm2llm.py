@@ -56,6 +56,9 @@ class AlwaysWrong(Student):
     def predict_proba(self, examples):
         return np.full((len(examples), len(self.labels)), 1 / len(self.labels))
 
+    def _save(self, directory):
+        (directory / "nothing-to-save").write_text("")
+
 
 @pytest.fixture(autouse=True)
 def _reset_instances():
@@ -188,3 +191,16 @@ def test_cross_validation_finds_errors_a_perfectly_fitting_student_hides():
     held_out = run(LLM2LLM(rounds=1, folds=3), seeds, teacher=numbered_teacher()[0], student=TfidfStudent)
     assert paper_rule.rounds[0].pool_errors == 0
     assert held_out.rounds[0].pool_errors > 0 and held_out.added
+
+
+def test_method_run_api_and_run_directory(tmp_path):
+    from llmaug.teachers import Price
+
+    counter = itertools.count()
+    teacher = Teacher(FunctionBackend(lambda r: f"Which ocean number {next(counter)} borders Chile ?"), price=Price(prompt=1.0, completion=2.0))
+    result = LLM2LLM(rounds=1, error_source="train").run(seed_set(), teacher=teacher, student=AlwaysWrong, eval=seed_set(), out=tmp_path / "run")
+    assert len(result.added) == 6 and result.rounds[0].cost_usd > 0
+    for name in ("data.jsonl", "report.md", "report.html", "summary.json", "usage.json", "student/llmaug_student.json",
+                 "rounds/000/added.jsonl", "rounds/000/errors.jsonl", "rounds/000/metrics.json", "rounds/001/data.jsonl"):
+        assert (tmp_path / "run" / name).exists(), name
+    assert "cost (USD)" in (tmp_path / "run" / "report.md").read_text()

@@ -32,15 +32,15 @@ def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> 
         "",
         "## Rounds",
         "",
-        "| round | train size | seed errors | added | rejected | test accuracy | test macro-F1 | teacher requests | tokens (prompt/completion) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| round | train size | seed errors | added | rejected | test accuracy | test macro-F1 | teacher requests | tokens (prompt/completion) | cost (USD) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result.rounds:
         acc = f"{r.test_accuracy:.4f}" if r.test_accuracy is not None else "-"
         f1 = f"{r.test_macro_f1:.4f}" if r.test_macro_f1 is not None else "-"
         lines.append(
             f"| {r.round} | {r.train_size} | {r.pool_errors} | {r.added} | {r.rejected} | {acc} | {f1} | "
-            f"{r.teacher_requests} | {r.prompt_tokens}/{r.completion_tokens} |"
+            f"{r.teacher_requests} | {r.prompt_tokens}/{r.completion_tokens} | {r.cost_usd:.4f} |"
         )
     reasons: dict[str, int] = {}
     for r in result.rounds:
