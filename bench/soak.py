@@ -1,6 +1,6 @@
 """Reliability soak: the CI fault and crash suites (tests/reliability), longer, with several seeds, and a table.
 
-    python bench/soak.py                                  # 3 fault seeds, 60 kill points: about 15 minutes
+    python bench/soak.py                                  # 3 fault seeds, 60 kill points: about 10 minutes
     python bench/soak.py --fault-seeds 1 --kills 20       # a quick look
     python bench/soak.py --out bench/results/soak.md      # also write the table
 
