@@ -3,13 +3,25 @@ use 0.95), computed with `rouge-score` after a cheap upper bound rules most pair
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 
-from rouge_score import rouge_scorer, tokenizers
 
-_TOKENIZER = tokenizers.DefaultTokenizer(use_stemmer=False)
-_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+@functools.cache
+def _rouge():
+    """rouge-score's tokenizer and ROUGE-L scorer, imported on first use: rouge_score pulls in nltk (~1.5 s)."""
+    from rouge_score import rouge_scorer, tokenizers
+
+    return tokenizers.DefaultTokenizer(use_stemmer=False), rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def _tokens(text: str) -> list[str]:
+    return _rouge()[0].tokenize(text)
+
+
+def _score(reference: str, candidate: str):
+    return _rouge()[1].score(reference, candidate)["rougeL"]
 
 
 def normalise(text: str) -> str:
@@ -30,30 +42,30 @@ class NearDuplicateIndex:
 
     def add(self, text: str) -> None:
         self._texts.append(text)
-        self._bags.append(Counter(_TOKENIZER.tokenize(text)))
+        self._bags.append(Counter(_tokens(text)))
         self._exact.setdefault(normalise(text), text)
 
     def exact(self, text: str) -> str | None:
         return self._exact.get(normalise(text))
 
     def match(self, text: str) -> tuple[str, float] | None:
-        bag = Counter(_TOKENIZER.tokenize(text))
+        bag = Counter(_tokens(text))
         size = sum(bag.values())
         for seen, seen_bag in zip(self._texts, self._bags):
             # ROUGE-L F <= 2 * |multiset overlap| / (|a| + |b|): skip pairs that cannot pass the threshold.
             total = size + sum(seen_bag.values())
             if total == 0 or 2 * sum((bag & seen_bag).values()) / total <= self.threshold:
                 continue
-            f_measure = _SCORER.score(seen, text)["rougeL"].fmeasure
+            f_measure = _score(seen, text).fmeasure
             if f_measure > self.threshold:
                 return seen, f_measure
         return None
 
 
 def rouge_l(reference: str, candidate: str) -> float:
-    return _SCORER.score(reference, candidate)["rougeL"].fmeasure
+    return _score(reference, candidate).fmeasure
 
 
 def rouge_l_recall(reference: str, candidate: str) -> float:
     """How much of `reference` reappears (in order) in `candidate`."""
-    return _SCORER.score(reference, candidate)["rougeL"].recall
+    return _score(reference, candidate).recall
