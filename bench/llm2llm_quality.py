@@ -123,7 +123,7 @@ def main() -> None:
         for seed in args.seeds:
             if (name, str(seed), "llm2llm") not in done:
                 result, seconds = one_run(LLM2LLM(rounds=args.rounds), name, seed, args.student, args.work, None, quiet, args.teacher_threads)
-                baseline = rows_for(name, seed, "none", result, seconds)[:1]
+                baseline = [{**rows_for(name, seed, "none", result, seconds)[0], "added": 0, "rejected": 0, "teacher_requests": 0}]
                 append_rows(args.csv, baseline + rows_for(name, seed, "llm2llm", result, seconds))
                 print(f"{name} seed {seed} llm2llm: " + ", ".join(f"{r.test_accuracy:.3f}" for r in result.rounds), flush=True)
             rows = [r for r in load_rows(args.csv) if r["dataset"] == name and r["seed"] == str(seed) and r["arm"] == "llm2llm"]
