@@ -28,7 +28,7 @@ def _root(debug: Annotated[bool, Opt("--debug", help="Show tracebacks.")] = Fals
 def run(
     config: Annotated[Optional[Path], Opt("--config", "-c", help="YAML file with run settings; flags override it.")] = None,
     resume: Annotated[Optional[Path], Opt("--resume", help="Continue the run in this directory.")] = None,
-    method: Annotated[Optional[str], Opt(help="llm2llm | s3 | promptmix | paraphrase | zerogen | none.")] = None,
+    method: Annotated[Optional[str], Opt(help="llm2llm | s3 | promptmix | msp | paraphrase | zerogen | none.")] = None,
     dataset: Annotated[Optional[str], Opt(help="Bundled dataset name or folder with train/test.jsonl.")] = None,
     train: Annotated[Optional[Path], Opt(help="Seed file (used as is, not sampled).")] = None,
     eval: Annotated[Optional[Path], Opt("--eval", help="Test file for reporting.")] = None,
