@@ -334,11 +334,24 @@ def _meta(args, machine: dict, notes: list[str]) -> dict:
         machine = {**machine, "bespokelabs-curator": peer}
     return {
         "title": "Teacher throughput over HTTP: llmaug vs a bare client vs curator",
-        "command": " ".join(["python bench/teacher_http_throughput.py", *sys.argv[1:]]),
+        "command": " ".join(["python bench/teacher_http_throughput.py", *_without_notes(sys.argv[1:])]),
         "machine": machine, "mean_latency": mean_latency, "latency_text": latency_text,
         "completion_tokens": args.completion_tokens, "prompt_words": args.prompt_words, "n": args.n,
         "per_slot": args.per_slot, "repeats": args.repeats, "started": _now(), "notes": notes,
     }
+
+
+def _without_notes(argv: list[str]) -> list[str]:
+    """The command line less its --note texts, which the page shows as notes."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            kept.append(arg)
+    return kept
 
 
 def _peer_version(args) -> str | None:

@@ -36,7 +36,7 @@ def plot_dataset(grid: Grid, dataset: str, round_rows: list[dict], path: Path) -
         axis.set_xlabel("teacher calls")
         axis.set_ylabel("test accuracy")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7, loc="lower right")
+        axis.legend(fontsize=7, loc="best")
     figure.tight_layout()
     if drawn:
         path.parent.mkdir(parents=True, exist_ok=True)

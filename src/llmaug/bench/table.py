@@ -62,6 +62,15 @@ def _summary(group: list[dict], oracle: bool) -> Summary:
     )
 
 
+FIRST_FACTS = ("cpu", "cores", "memory", "os", "python", "llmaug", "load average")
+
+
+def machine_line(facts: dict[str, str]) -> str:
+    """The machine facts, hardware first, then package versions by name."""
+    ordered = [key for key in FIRST_FACTS if key in facts] + sorted(key for key in facts if key not in FIRST_FACTS)
+    return "; ".join(f"{key} {facts[key]}" for key in ordered)
+
+
 def arm_label(summary: Summary) -> str:
     """Every oracle row says so in its label."""
     return summary.arm if not summary.oracle or "oracle" in summary.arm else f"oracle: {summary.arm}"
@@ -91,11 +100,12 @@ def markdown(grid: Grid, rows: list[dict], meta: dict, plots: dict[str, str]) ->
         lines += [f"### {dataset.name}", ""]
         methods = [s for s in mine if not s.oracle]
         oracles = [s for s in mine if s.oracle]
+        baselines = {s.setting: s for s in mine if s.method == "none" and not s.oracle}
         if methods:
-            lines += _table(grid, methods) + [""]
+            lines += _table(grid, methods, baselines) + [""]
         if oracles:
             lines += ["Oracle results (real training rows as a perfect teacher; upper bounds, not methods):", ""]
-            lines += _table(grid, oracles) + [""]
+            lines += _table(grid, oracles, baselines) + [""]
         if dataset.name in plots:
             lines += [f"![{dataset.name}: test accuracy against teacher calls]({plots[dataset.name]})", ""]
     if any(s.oracle for s in summaries):
@@ -111,8 +121,7 @@ def _provenance(meta: dict, rows: list[dict]) -> list[str]:
     if meta.get("command"):
         lines += [f"Command: `{meta['command']}`", ""]
     if meta.get("machine"):
-        machine = "; ".join(f"{key} {value}" for key, value in meta["machine"].items())
-        lines += [f"Machine: {machine}.", ""]
+        lines += [f"Machine: {machine_line(meta['machine'])}.", ""]
     when = ", ".join(f"{key} {meta[key]}" for key in ("started", "finished") if meta.get(key))
     resumed = sum(str(r.get("resumed")) == "True" for r in rows)
     resumed_note = f" ({resumed} resumed after an interruption)" if resumed else ""
@@ -122,10 +131,11 @@ def _provenance(meta: dict, rows: list[dict]) -> list[str]:
     return lines
 
 
-def _table(grid: Grid, summaries: list[Summary]) -> list[str]:
+def _table(grid: Grid, summaries: list[Summary], baselines: dict[str, Summary]) -> list[str]:
     lines = [
-        "| setting | arm | method | teacher | seeds | test accuracy % | test macro-F1 % | teacher calls | tokens | added | wall s | paper (accuracy %) |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| setting | arm | method | teacher | seeds | test accuracy % | Δ vs none | test macro-F1 % | teacher calls | tokens "
+        "| added | wall s | paper (accuracy %) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in summaries:
         reported = "; ".join(
@@ -134,14 +144,23 @@ def _table(grid: Grid, summaries: list[Summary]) -> list[str]:
         )
         lines.append(
             f"| {s.setting} | {arm_label(s)} | {s.method} | {s.teacher} | {s.seeds} | {percent(s.accuracy)} | "
-            f"{percent(s.macro_f1)} | {s.calls:.0f} | {s.tokens:.0f} | {s.added:.0f} | {s.wall:.1f} | {reported} |"
+            f"{_gain(s, baselines.get(s.setting))} | {percent(s.macro_f1)} | {s.calls:.0f} | {s.tokens:.0f} | "
+            f"{s.added:.0f} | {s.wall:.1f} | {reported} |"
         )
     return lines
 
 
+def _gain(summary: Summary, baseline: Summary | None) -> str:
+    """Mean test accuracy minus the no-augmentation arm's on the same dataset and setting, in points."""
+    if baseline is None or baseline is summary or not summary.accuracy or not baseline.accuracy:
+        return "–"
+    return f"{100 * (statistics.mean(summary.accuracy) - statistics.mean(baseline.accuracy)):+.1f}"
+
+
 def _column_notes() -> list[str]:
     columns = (
-        "Columns: mean ± sample standard deviation over seeds; teacher calls and tokens count every request a run "
+        "Columns: mean ± sample standard deviation over seeds; Δ vs none: points of mean test accuracy over the "
+        "no-augmentation arm on the same dataset and setting; teacher calls and tokens count every request a run "
         "made (answered from its cache or not), averaged over seeds; added = synthetic rows in the final data; wall s = "
         "seconds of the bench process that finished the cell (a resumed cell's excludes the time before the "
         "interruption). The paper column shows a paper's number only where the dataset, low-data setting and method "

@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 from llmaug.bench.results import read_rows
+from llmaug.bench.table import machine_line
 
 # Measured on this kind of machine (2 cores, server on the same machine, 100 ms latency, N = 2000, median of 3).
 ANCHORS = {
@@ -49,7 +50,7 @@ def throughput_markdown(rows: list[dict], meta: dict) -> str:
     tokens = int(meta["completion_tokens"])
     lines = [f"## {meta.get('title', 'Teacher throughput over HTTP')}", ""]
     lines += [f"Command: `{meta['command']}`", ""]
-    machine = "; ".join(f"{key} {value}" for key, value in meta.get("machine", {}).items())
+    machine = machine_line(meta.get("machine", {}))
     lines += [f"Machine: {machine}.", ""] if machine else []
     lines += [_setup(meta), ""]
     lines += _steady_table(rows, levels, clients, latency, tokens) + [""]
