@@ -40,7 +40,7 @@ from llmaug.students.causal_lm import DEFAULT_EPOCHS, CausalLMStudent  # noqa: E
 from llmaug.teachers import Teacher  # noqa: E402
 from llmaug.teachers.embedded import EmbeddedBackend  # noqa: E402
 
-GSM8K = Path("/work/shared/data/gsm8k")
+GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"  # ../shared beside the repo
 RESULTS = Path(__file__).parent / "results"
 PHASES = defaultdict(float)  # seconds per phase, summed over the run
 
@@ -92,7 +92,8 @@ def gsm8k(args) -> None:
     student_options = {"epochs": args.epochs, "max_new_tokens": args.max_new_tokens, "threads": args.threads}
     student_options = {k: v for k, v in student_options.items() if v is not None}
     # One folder per configuration: the runner reuses a folder's finished trainings, whatever the student options.
-    out = args.work / (f"gsm8k-seed{args.seed}-n{args.seeds}-r{args.rounds}-t{args.test}-e{args.epochs}"
+    epochs = args.epochs or DEFAULT_EPOCHS["qa"]
+    out = args.work / (f"gsm8k-seed{args.seed}-n{args.seeds}-r{args.rounds}-t{args.test}-e{epochs}"
                        f"-m{args.max_new_tokens}-tt{args.teacher_max_tokens}")
     teacher = TimedTeacher(EmbeddedBackend(threads=args.threads), cache=out / "cache.sqlite")
     method = LLM2LLM(rounds=args.rounds, per_error=1, error_source="train", qa_max_tokens=args.teacher_max_tokens)

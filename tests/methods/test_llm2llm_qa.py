@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ SEEDS = [
     ("Mia reads 20 pages a day for 5 days. How many pages does she read?", "She reads 20 * 5 = <<20*5=100>>100 pages.\n#### 100"),
 ]
 WRONG = "I think it is 7.\n#### 7"
+GSM8K = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k"  # ../shared beside the repo
 
 
 def seed_set() -> list[Example]:
@@ -118,6 +120,16 @@ def test_copies_of_the_seed_problem_are_dropped_as_duplicates():
     assert result.rounds[0].rejection_reasons == {"exact duplicate": 2}
 
 
+def test_problems_that_copy_the_prompt_wording_are_rejected():
+    # What SmolLM2-135M wrote in a GSM8K run: a problem that runs on into the prompt's wording.
+    leaked = ("1. Question: A woman sells her old car for 20 dollars. How much money does she have left? The answer "
+              "key has this as the rationale and\nAnswer: She has 20 - 1 = 19 dollars left.\n#### 19")
+    result = run(LLM2LLM(rounds=1, max_attempts=1, error_source="train"), seed_set(),
+                 teacher=Teacher(FunctionBackend(lambda request: leaked)), student=FirstSeedRight)
+    assert result.added == []
+    assert result.rounds[0].rejection_reasons == {"echo of the prompt instructions": 2}
+
+
 def test_qa_metrics_report_accuracy_and_no_macro_f1(tmp_path):
     teacher, _ = scripted_teacher()
     seeds = seed_set()
@@ -135,6 +147,7 @@ def test_qa_metrics_report_accuracy_and_no_macro_f1(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not GSM8K.exists(), reason="shared data not mounted")
 def test_gsm8k_with_the_embedded_teacher_and_a_lora_tuned_student(tmp_path):
     """4 GSM8K seeds, 1 round: the real SmolLM2 teacher writes problems, the causal-LM student really trains."""
     import torch
@@ -143,9 +156,8 @@ def test_gsm8k_with_the_embedded_teacher_and_a_lora_tuned_student(tmp_path):
     from llmaug.students.causal_lm import CausalLMStudent
     from llmaug.teachers.embedded import EmbeddedBackend
 
-    gsm8k = "/work/shared/data/gsm8k"
-    seeds = sample_fraction(load_examples(f"{gsm8k}/train.jsonl"), 0.01, seed=0)[:4]
-    test = load_examples(f"{gsm8k}/test.jsonl")[:1]
+    seeds = sample_fraction(load_examples(GSM8K / "train.jsonl"), 0.01, seed=0)[:4]
+    test = load_examples(GSM8K / "test.jsonl")[:1]
     teacher = Teacher(EmbeddedBackend(threads=1), cache=tmp_path / "cache.sqlite")
     student = lambda: CausalLMStudent(epochs=1, batch_size=4, max_new_tokens=24, threads=1)  # noqa: E731
     previous_threads = torch.get_num_threads()

@@ -26,10 +26,14 @@ REASON_UNSUPPORTED = "final answer not in the solution"
 
 # A number as people write it: "-3", "1,234.5" (commas only as thousands separators), ".5", "$40", "12%".
 _NUMBER = re.compile(r"(?<![\w.])-?[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?![\d])")
-_WHOLE_NUMBER = re.compile(r"^\s*-?[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*%?\s*\.?\s*$|^\s*-?[$€£]?\s?\.\d+\s*%?\s*\.?\s*$")
+_WHOLE_NUMBER = re.compile(
+    r"^\s*-?[$€£]?\s?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*%?\s*\.?\s*$"  # the number, then "%" or "."
+)
 _CALCULATOR = re.compile(r"<<[^<>]*>>")  # GSM8K's calculator annotations: "48/2 = <<48/2=24>>24"
 # Where a teacher's item starts, and where its solution starts: "1. Question:", "**Question 2:**", "Answer:".
-_QUESTION_START = re.compile(r"^[ \t]*(?:\#{1,6}\s*)?(?:\d{1,3}[.):]\s*)?(?:\*\*)?question\s*\d{0,3}\s*(?:\*\*)?\s*[:：]", re.I | re.M)
+_QUESTION_START = re.compile(
+    r"^[ \t]*(?:\#{1,6}\s*)?(?:\d{1,3}[.):]\s*)?(?:\*\*)?question\s*\d{0,3}\s*(?:\*\*)?\s*[:：]", re.I | re.M
+)
 _SOLUTION_START = re.compile(r"(?:^|(?<=\s))(?:\*\*)?(?:answer|solution)\s*(?:\*\*)?\s*[:：]", re.I)
 
 

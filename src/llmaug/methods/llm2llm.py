@@ -194,9 +194,12 @@ def _parse_pair(text: str) -> dict | str:
 def _parse_qa(response: TeacherResponse) -> dict | str:
     """The first problem and its solution, or why there is none ("no answer", "answer not numeric", ...)."""
     items, rejections = parse_qa_items(response.text, cut_off=response.finish_reason == "length")
-    if items:
-        return {"text": items[0].question, "answer": items[0].answer}
-    return rejections[0].reason if rejections else "unparseable"
+    if not items:
+        return rejections[0].reason if rejections else "unparseable"
+    written = f"{items[0].question}\n{items[0].answer}".casefold()
+    if any(phrase in written for phrase in prompts.QA_PROMPT_PHRASES):
+        return "echo of the prompt instructions"
+    return {"text": items[0].question, "answer": items[0].answer}
 
 
 def _spread(total: int, parts: int) -> list[int]:

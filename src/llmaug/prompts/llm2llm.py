@@ -52,6 +52,15 @@ The answer key has this as the rationale and answer: {{ answer }}
 {% endif %}Please generate {{ count }} similar question{{ "s" if count > 1 else "" }}, along with the correct calculations and rationale.""",
 )
 
+# Fixed wording of the QA prompt. A tiny teacher often copies it into its problem or solution ("... The answer key
+# has this as the rationale and"), which no filter on whole lines or overall overlap catches.
+QA_PROMPT_PHRASES = (
+    "the student was given the following question",
+    "the answer key has this as",
+    "the student answered:",
+    "please generate",
+)
+
 VERIFY_LABEL = PromptTemplate(
     name="llm2llm-verify",
     version=1,
