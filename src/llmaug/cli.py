@@ -155,6 +155,7 @@ TEACHER_HELP = {
     "openai:MODEL": "OpenAI API; key from $OPENAI_API_KEY",
     "openai-compatible:URL@MODEL": "vLLM, Ollama, llama.cpp server, LM Studio...; key (if any) from $OPENAI_API_KEY",
     "llama-cpp:/path/model.gguf": "in-process llama.cpp with grammar-constrained labels (extra: llmaug[llama-cpp])",
+    "pool:DATASET[:similar|:random]": "oracle for benchmarks: real unused training rows of the requested label, no LLM",
 }
 
 

@@ -98,7 +98,8 @@ def run_bench(
     rows: dict[tuple, dict] = {}
     rounds: dict[tuple, list[dict]] = {}
     meta = {"grid_file": str(grid_file), "command": command or f"llmaug bench {grid_file}", "work": str(paths.work),
-            "started": _now(), "machine": machine_facts()}
+            "started": _now(), "machine": machine_facts(), "grid": grid.model_dump(mode="json")}
+    write_json_atomic(paths.meta, meta)  # an interrupted bench's page can still be rebuilt from its CSV
     with _grid_progress(console) as progress:
         task = progress.add_task("cells", total=len(cells))
         for cell in cells:
@@ -116,7 +117,7 @@ def run_bench(
             _save_csvs(paths, cells, rows, rounds)
             progress.advance(task)
     _save_csvs(paths, cells, rows, rounds)
-    meta.update(finished=_now(), failed=outcome.failed, grid=grid.model_dump(mode="json"))
+    meta.update(finished=_now(), failed=outcome.failed)
     write_json_atomic(paths.meta, meta)
     render(paths)
     return outcome

@@ -123,6 +123,8 @@ def _provenance(meta: dict, rows: list[dict]) -> list[str]:
     if meta.get("machine"):
         lines += [f"Machine: {machine_line(meta['machine'])}.", ""]
     when = ", ".join(f"{key} {meta[key]}" for key in ("started", "finished") if meta.get(key))
+    if meta.get("started") and not meta.get("finished"):
+        when += " (not finished: interrupted or still running)"
     resumed = sum(str(r.get("resumed")) == "True" for r in rows)
     resumed_note = f" ({resumed} resumed after an interruption)" if resumed else ""
     lines += [f"Cells: {len(rows)} finished{resumed_note}{f'; {when}' if when else ''}.", ""]
