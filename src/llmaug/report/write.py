@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 from llmaug.data.io import atomic_path, write_text_atomic
@@ -124,20 +125,24 @@ def _plots(result, folder: Path) -> dict[str, Path]:
         save(name, fig)
     if result.test is not None and result.test.per_class:
         labels = list(result.test.per_class)
-        fig, ax = plt.subplots(figsize=(4.5, 3))
+        many = len(labels) > 20  # e.g. Banking77: grow the figures, shrink the ticks, drop the cell numbers
+        tick_size = 5 if many else None
+        fig, ax = plt.subplots(figsize=(max(4.5, 0.15 * len(labels) + 1.5), 3))
         ax.bar(labels, [result.test.per_class[l].recall for l in labels])
         ax.set_ylabel("per-class accuracy (recall)")
-        ax.tick_params(axis="x", rotation=45)
+        ax.tick_params(axis="x", rotation=90 if many else 45, labelsize=tick_size)
         save("per_class_accuracy", fig)
-        fig, ax = plt.subplots(figsize=(4.5, 4))
+        side = max(4.5, 0.15 * len(labels) + 2)
+        fig, ax = plt.subplots(figsize=(side, side * (1 if many else 0.9)))
         ax.imshow(result.test.confusion, cmap="Blues")
-        ax.set_xticks(range(len(result.test.labels)), result.test.labels, rotation=45)
-        ax.set_yticks(range(len(result.test.labels)), result.test.labels)
+        ax.set_xticks(range(len(result.test.labels)), result.test.labels, rotation=90 if many else 45, fontsize=tick_size)
+        ax.set_yticks(range(len(result.test.labels)), result.test.labels, fontsize=tick_size)
         ax.set_xlabel("predicted")
         ax.set_ylabel("gold")
-        for i, row in enumerate(result.test.confusion):
-            for j, value in enumerate(row):
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=7)
+        if not many:
+            for i, row in enumerate(result.test.confusion):
+                for j, value in enumerate(row):
+                    ax.text(j, i, str(value), ha="center", va="center", fontsize=7)
         save("confusion_matrix", fig)
     return made
 
@@ -147,7 +152,8 @@ def _html(markdown: str, plots: dict[str, Path]) -> str:
     in_table = False
     for line in markdown.splitlines():
         if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            # Cells split at the pipes Markdown reads as separators, not at those escaped inside text (`\|`).
+            cells = [html.escape(c.strip().replace("\\|", "|")) for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
             if set("".join(cells)) <= {"-"}:
                 continue
             tag = "th" if not in_table else "td"

@@ -1,0 +1,221 @@
+"""The runner's own contract, below any one method: memoised trainings on replay, the closing round, per-round
+accounting of teacher use, RunResult and the run directory's files. Methods' behaviour is in tests/methods; kills
+and resumes of the real CLI are in tests/reliability/test_crash_resume.py."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+
+import pytest
+from rich.console import Console
+
+from llmaug.data import Example, Provenance, load_examples
+from llmaug.filters.quality import Rejected
+from llmaug.methods.base import Context, Method
+from llmaug.runner import RunResult, _folds, run
+from llmaug.students.tfidf import TfidfStudent
+from llmaug.teachers import Budget, Price, Teacher, TeacherRequest
+from llmaug.teachers.function import FunctionBackend
+
+SEEDS = [
+    ("What city hosts the Eiffel Tower ?", "LOC"), ("Where is Mount Kilimanjaro ?", "LOC"),
+    ("In which country is Kyoto ?", "LOC"), ("How many legs does a spider have ?", "NUM"),
+    ("What year did the Berlin Wall fall ?", "NUM"), ("How far is the Moon from Earth ?", "NUM"),
+]
+EXTRA = [("Where is the Louvre ?", "LOC"), ("How tall is Everest ?", "NUM")]
+
+
+def seed_set() -> list[Example]:
+    return [Example.create(text, label) for text, label in SEEDS]
+
+
+def synthetic(text: str, label: str, round: int) -> Example:
+    return Example.create(text, label, provenance=Provenance(origin="synthetic", method="grow", round=round))
+
+
+class CountingTfidf(TfidfStudent):
+    """The real tf-idf student, logging the size of every training set it is fitted on."""
+
+    fits: list[int] = []
+
+    def _fit(self, examples, seed):
+        CountingTfidf.fits.append(len(examples))
+        super()._fit(examples, seed)
+
+
+@pytest.fixture(autouse=True)
+def _reset_fits():
+    CountingTfidf.fits = []
+
+
+class Grow(Method):
+    """Two rounds: train on the seeds, add two fixed rows (and reject one), train again on all of them."""
+
+    name = "grow"
+
+    def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
+        ctx.end_round(0, seed, [], [], ctx.train_and_evaluate(seed, 0, pool=seed))
+        added = [synthetic(text, label, 1) for text, label in EXTRA]
+        rejected = [Rejected(text="Where is Where ?", reason="near duplicate (ROUGE-L 0.97 with a seed)", label="LOC")]
+        data = seed + added
+        ctx.end_round(1, data, added, rejected, ctx.train_and_evaluate(data, 1, pool=seed))
+        return data
+
+
+class AddsWithoutTraining(Method):
+    """Evaluates the seeds only, then returns more rows than it trained on."""
+
+    name = "adds-without-training"
+
+    def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
+        ctx.end_round(0, seed, [], [], ctx.train_and_evaluate(seed, 0, pool=seed))
+        return seed + [synthetic(text, label, 0) for text, label in EXTRA]
+
+
+class AsksTheTeacher(Method):
+    """Round 0 sends `n` requests and records whatever comes back, then trains on the seeds."""
+
+    name = "asks"
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
+        requests = [TeacherRequest.chat([{"role": "user", "content": f"Write question {i} please"}], sample_index=i)
+                    for i in range(self.n)]
+        ctx.generate(requests, stage="asking")
+        ctx.end_round(0, seed, [], [], ctx.train_and_evaluate(seed, 0, pool=seed))
+        return seed
+
+
+def silent_teacher() -> Teacher:
+    return Teacher(FunctionBackend(lambda request: "Which river runs through Paris ?"))
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO())
+
+
+def grow(out=None, random_seed: int = 0) -> RunResult:
+    return run(Grow(), seed_set(), teacher=silent_teacher(), student=CountingTfidf, eval=seed_set(), out=out,
+               random_seed=random_seed, console=quiet())
+
+
+def test_a_replay_in_the_same_run_directory_trains_only_the_final_student_again(tmp_path):
+    first = grow(tmp_path / "run")
+    assert CountingTfidf.fits == [6, 8]  # round 0, round 1; the final student is round 1's
+    CountingTfidf.fits = []
+
+    replay = grow(tmp_path / "run")
+
+    assert CountingTfidf.fits == [8]  # both rounds' evaluations read back from evaluation.json
+    assert replay.rounds == first.rounds and replay.test == first.test and replay.data == first.data
+    assert replay.student.predict(seed_set()) == first.student.predict(seed_set())
+
+
+def test_a_damaged_saved_evaluation_is_trained_again_and_the_others_are_reused(tmp_path):
+    first = grow(tmp_path / "run")
+    (tmp_path / "run" / "rounds" / "001" / "evaluation.json").write_text('{"fingerprint": ')
+    CountingTfidf.fits = []
+
+    replay = grow(tmp_path / "run")
+
+    assert CountingTfidf.fits == [8]  # round 1 again; round 0 read back; the final student is round 1's
+    assert replay.rounds == first.rounds
+    assert json.loads((tmp_path / "run" / "rounds" / "001" / "evaluation.json").read_text())["train_size"] == 8
+
+
+def test_saved_evaluations_of_another_random_seed_are_not_reused(tmp_path):
+    grow(tmp_path / "run", random_seed=0)
+    CountingTfidf.fits = []
+    grow(tmp_path / "run", random_seed=1)
+    assert CountingTfidf.fits == [6, 8]
+
+
+def test_without_a_run_directory_nothing_is_saved_or_reused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = grow()
+    grow()
+    assert CountingTfidf.fits == [6, 8, 6, 8]
+    assert result.out is None and list(tmp_path.iterdir()) == []
+
+
+def test_run_result_holds_the_data_the_rounds_the_final_student_and_its_test_scores():
+    result = grow()
+    assert [e.text for e in result.data] == [t for t, _ in SEEDS + EXTRA]
+    assert [e.text for e in result.added] == [t for t, _ in EXTRA] and all(not e.is_seed for e in result.added)
+    assert [(r.round, r.train_size, r.added, r.rejected) for r in result.rounds] == [(0, 6, 0, 0), (1, 8, 2, 1)]
+    assert result.rounds[1].rejection_reasons == {"near duplicate": 1}  # counted by kind, without the detail
+    assert isinstance(result.student, CountingTfidf) and result.student.labels == ["LOC", "NUM"]
+    assert result.test is not None and result.test.n == len(SEEDS)
+    assert result.rounds[-1].test_accuracy == result.test.accuracy and result.rounds[-1].test_macro_f1 == result.test.macro_f1
+    assert result.seconds > 0 and result.quality["near_duplicate_threshold"] == 0.95
+
+
+def test_without_a_test_set_the_rounds_have_no_test_scores():
+    result = run(Grow(), seed_set(), teacher=silent_teacher(), student="tfidf", console=quiet())
+    assert result.test is None
+    assert all(r.test_accuracy is None and r.test_macro_f1 is None for r in result.rounds)
+
+
+def test_data_the_method_never_trained_on_gets_a_closing_round():
+    result = run(AddsWithoutTraining(), seed_set(), teacher=silent_teacher(), student=CountingTfidf, eval=seed_set(),
+                 console=quiet())
+    assert [(r.round, r.train_size, r.added) for r in result.rounds] == [(0, 6, 0), (1, 8, 0)]
+    assert CountingTfidf.fits[0] == 6 and set(CountingTfidf.fits[1:]) == {8}  # the rest: trained on all 8 rows
+    assert result.test is not None and result.rounds[-1].test_accuracy == result.test.accuracy
+
+
+def test_each_round_counts_the_teacher_requests_tokens_and_cost_it_spent():
+    backend = FunctionBackend(lambda request: "Which river runs through Paris ?")
+    teacher = Teacher(backend, price=Price(prompt=2.0, completion=10.0))
+    result = run(AsksTheTeacher(n=3), seed_set(), teacher=teacher, student="tfidf", console=quiet())
+    [record] = result.rounds
+    assert (record.teacher_requests, record.prompt_tokens, record.completion_tokens) == (3, 3 * 4, 3 * 6)
+    assert record.cost_usd == pytest.approx((12 * 2.0 + 18 * 10.0) / 1e6)
+
+
+def test_requests_the_budget_refused_are_not_counted_as_teacher_requests():
+    backend = FunctionBackend(lambda request: "Which river runs through Paris ?", batch_size=1)
+    teacher = Teacher(backend, budget=Budget(max_calls=2))
+    result = run(AsksTheTeacher(n=5), seed_set(), teacher=teacher, student="tfidf", console=quiet())
+    assert len(backend.requests) == 2 and result.rounds[0].teacher_requests == 2
+    assert result.rounds[0].cost_usd == 0.0  # no price given
+
+
+def test_the_run_directory_records_what_the_result_holds(tmp_path):
+    out = tmp_path / "run"
+    result = run(Grow(), seed_set(), teacher=silent_teacher(), student="tfidf", eval=seed_set(), out=out,
+                 config_text="method: grow\n", output_format="csv", console=quiet())
+    assert (out / "config.yaml").read_text() == "method: grow\n"
+    assert [e.id for e in load_examples(out / "data.csv")] == [e.id for e in result.data]
+    assert not (out / "data.jsonl").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "grow" and summary["final_size"] == 8 and summary["added"] == 2
+    assert summary["rounds"] == [r.__dict__ for r in result.rounds]
+    assert summary["test"] == result.test.model_dump()
+    assert [e.id for e in load_examples(out / "rounds" / "001" / "added.jsonl")] == [e.id for e in result.added]
+    [rejected] = [json.loads(line) for line in (out / "rounds" / "001" / "rejected.jsonl").read_text().splitlines()]
+    assert rejected["reason"] == "near duplicate (ROUGE-L 0.97 with a seed)"  # the full reason is kept in the log
+    metrics = json.loads((out / "rounds" / "001" / "metrics.json").read_text())
+    assert metrics["train_size"] == 8 and metrics["test"] == result.test.model_dump()
+    errors = [json.loads(line) for line in (out / "rounds" / "000" / "errors.jsonl").read_text().splitlines()]
+    assert len(errors) == result.rounds[0].pool_errors and all(e["predicted"] != e["label"] for e in errors)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_folds_cover_every_example_once_and_spread_each_label_evenly(k):
+    examples = [Example.create(f"question {i} ?", label) for i, label in enumerate("AAAAABBBBBBBCC")]
+    folds = _folds(examples, k, seed=0)
+    assert len(folds) == k and sorted(i for fold in folds for i in fold) == list(range(len(examples)))
+    for label, total in Counter(e.label for e in examples).items():
+        per_fold = [sum(examples[i].label == label for i in fold) for fold in folds]
+        assert max(per_fold) - min(per_fold) <= 1, (label, per_fold)
+    assert _folds(examples, k, seed=0) == folds and _folds(examples, k, seed=1) != folds
+
+
+def test_folds_never_outnumber_the_examples():
+    examples = [Example.create(f"question {i} ?", label) for i, label in enumerate("AB")]
+    assert sorted(_folds(examples, 5, seed=0)) == [[0], [1]]
