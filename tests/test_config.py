@@ -111,3 +111,21 @@ def test_settings_out_of_bounds_are_refused_with_the_reason(values, message):
     with pytest.raises(ConfigError) as err:
         validate_config(values)
     assert message in str(err.value)
+
+
+def test_one_shot_flag_adds_to_the_files_method_options_instead_of_replacing_them(tmp_path):
+    path = write(tmp_path, "method_options:\n  folds: 3\n  show_wrong_prediction: false\n")
+    config = load_config(path, {"method_options": {"one_shot": True}})
+    assert config.method_options == {"folds": 3, "show_wrong_prediction": False, "one_shot": True}
+
+
+@pytest.mark.parametrize("values, where", [
+    ({"label_check": "always"}, "setting 'label_check'"),
+    ({"price": {"input": 1}}, "setting 'price.input'"),
+    ({"per_class": 0}, "--per-class"),
+    ({"output_format": "xml"}, "--format"),
+])
+def test_errors_without_a_file_name_the_flag_or_the_setting_when_there_is_no_flag(values, where):
+    with pytest.raises(ConfigError) as err:
+        validate_config(values)
+    assert where in str(err.value)

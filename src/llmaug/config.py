@@ -83,7 +83,12 @@ def load_config(path: str | Path | None, overrides: dict[str, Any]) -> RunConfig
         if not isinstance(loaded, dict):
             raise ConfigError("config must be a mapping of settings", path)
         values.update(loaded)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            value = {**values[key], **value}  # `--one-shot` adds to the file's method_options, not replaces them
+        values[key] = value
     return validate_config(values, path)
 
 
@@ -96,11 +101,21 @@ def validate_config(values: dict[str, Any], source: str | Path | None = None) ->
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = f"unknown setting {key!r}"
-        where = f"{source} ({key})" if source else _OPTIONS.get(key, f"--{key.replace('_', '-')}")
-        raise ConfigError(message, where) from None
+        raise ConfigError(message, f"{source} ({key})" if source else _option_for(key)) from None
 
 
-_OPTIONS = {"output_format": "--format", "cache": "--no-cache"}  # settings whose CLI option has another name
+_OPTIONS = {"output_format": "--format", "cache": "--no-cache", "method_options": "--one-shot"}  # other names
+_FLAGS = {"method", "dataset", "train", "eval", "fraction", "per_class", "max_eval", "teacher", "student", "rounds",
+          "per_error", "match_budget", "seed", "out", "max_teacher_calls", "max_tokens_budget", "text_col",
+          "label_col", "pair_col"}  # settings `llmaug run` has a flag of the same name for
+
+
+def _option_for(key: str) -> str:
+    """Where a bad value came from when there is no file: the CLI option, or the setting for ones without one."""
+    top = key.split(".")[0]
+    if top in _OPTIONS:
+        return _OPTIONS[top]
+    return f"--{top.replace('_', '-')}" if top in _FLAGS else f"setting {key!r}"
 
 
 def config_yaml(config: RunConfig) -> str:

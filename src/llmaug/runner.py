@@ -283,9 +283,9 @@ def run(
             if out is not None and config_text is not None:
                 write_text_atomic(out / "config.yaml", config_text)
             data = method.algorithm(seed, ctx)
-            final_student = ctx.final_student(data)
             if ctx.last_evaluation is None or ctx.last_evaluation.train_size != len(data):
                 ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
+            final_student = ctx.final_student(data)  # after the closing round, which may have trained it already
             test = ctx.last_evaluation.test
             result = RunResult(out, data, ctx.rounds, final_student, test, time.perf_counter() - started, quality.model_dump())
             if out is not None:

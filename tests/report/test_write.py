@@ -152,3 +152,14 @@ def test_the_plots_grow_with_the_number_of_labels(report_run, tmp_path):
         few = png_size(report_run / "plots" / f"{name}.png")
         many = png_size(tmp_path / "run" / "plots" / f"{name}.png")
         assert many[0] > few[0], name
+
+
+def test_long_label_names_grow_the_image_instead_of_being_cut_off(tmp_path):
+    short = [f"c{i}" for i in range(6)]
+    long = [f"{label}_{'x' * 40}" for label in short]  # few labels, 43 characters each
+    labelled_run(short, tmp_path / "short")
+    labelled_run(long, tmp_path / "long")
+    for name in ("per_class_accuracy", "confusion_matrix"):
+        cut = png_size(tmp_path / "short" / "plots" / f"{name}.png")
+        grown = png_size(tmp_path / "long" / "plots" / f"{name}.png")
+        assert grown[1] > cut[1], name  # the rotated names hang below the axes: the saved image is taller

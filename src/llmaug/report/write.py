@@ -61,7 +61,7 @@ def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> 
                   f"{result.test.macro_f1:.4f} on {result.test.n} examples", "",
                   "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for label, s in result.test.per_class.items():
-            lines.append(f"| {label} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | {s.support} |")
+            lines.append(f"| {_cell(label)} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | {s.support} |")
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}](plots/{path.name})" for name, path in plots.items()]
@@ -85,8 +85,13 @@ def _rejected_sample(out: Path, limit: int) -> list[tuple[str, str]]:
 
 
 def _short(text: str, width: int = 90) -> str:
-    text = " ".join(text.split()).replace("|", "\\|").replace("`", "'")
+    text = _cell(text).replace("`", "'")
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    """`text` on one line, safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def _plots(result, folder: Path) -> dict[str, Path]:
@@ -101,9 +106,8 @@ def _plots(result, folder: Path) -> dict[str, Path]:
 
     def save(name: str, fig) -> None:
         path = folder / f"{name}.png"
-        fig.tight_layout()
-        with atomic_path(path, "wb") as file:
-            fig.savefig(file, format="png", dpi=90)
+        with atomic_path(path, "wb") as file:  # a tight bounding box fits labels of any length
+            fig.savefig(file, format="png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         made[name] = path
 
