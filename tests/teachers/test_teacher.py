@@ -197,3 +197,44 @@ def test_progress_reports_cached_and_finished_requests(tmp_path, serve, make_bac
     with Teacher(make_backend(server), cache=cache) as teacher:
         teacher.generate([chat("warm"), chat("cold 1"), chat("cold 2")], progress=lambda *step: seen.append(step))
     assert seen[0] == (1, 3) and seen[-1] == (3, 3)
+
+
+def test_a_rerun_with_the_same_budget_stops_where_the_first_run_did(tmp_path, serve, make_backend, chat):
+    server = serve(latency=0.01)
+    cache = tmp_path / "cache.sqlite"
+    first = [chat(f"question {i}") for i in range(5)]
+    with Teacher(make_backend(server), cache=cache, budget=Budget(max_calls=3)) as teacher:
+        answered = teacher.generate(first)
+    assert server.requests == 3
+
+    # Rerun (or resume) with the same budget: the 3 cached answers spend it, so nothing more is bought.
+    with Teacher(make_backend(server), cache=cache, budget=Budget(max_calls=3)) as teacher:
+        again = teacher.generate(first)
+    assert server.requests == 3
+    assert [r.text for r in again] == [r.text for r in answered]
+    assert (teacher.usage.calls, teacher.usage.cached, teacher.usage.budget_skipped) == (0, 3, 2)
+    assert teacher.exhausted
+
+
+def test_the_budget_counts_requests_in_order_even_where_a_later_one_is_cached(tmp_path, serve, make_backend, chat):
+    server = serve(latency=0.01)
+    cache = tmp_path / "cache.sqlite"
+    requests = [chat(f"question {i}") for i in range(4)]
+    generate(make_backend(server), requests[3:], cache=cache)  # only the last is cached, e.g. by another run
+
+    with Teacher(make_backend(server), cache=cache, budget=Budget(max_calls=2)) as teacher:
+        responses = teacher.generate(requests)
+    assert [r.finish_reason for r in responses][2:] == [BUDGET_FINISH, BUDGET_FINISH]
+    assert [r.text for r in responses[:2]] == ["echo: question 0", "echo: question 1"]
+    assert (teacher.usage.calls, teacher.usage.cached) == (2, 0)
+
+
+def test_cached_answers_count_toward_a_token_budget(tmp_path, serve, make_backend, chat):
+    server = serve()
+    cache = tmp_path / "cache.sqlite"
+    generate(make_backend(server), [chat("three word prompt")], cache=cache)  # 3 + 4 tokens, now cached
+    backend = make_backend(server, concurrency=1)
+    with Teacher(backend, cache=cache, budget=Budget(max_tokens=10)) as teacher:
+        responses = teacher.generate([chat("three word prompt")] + [chat(f"other prompt {i}") for i in range(3)])
+    assert server.requests == 2  # the cached 7 tokens + one new call's tokens pass 10
+    assert [r.finish_reason for r in responses].count(BUDGET_FINISH) == 2

@@ -52,7 +52,6 @@ class Teacher:
         self.price = price
         self.usage = Usage()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._reserved = 0  # calls dispatched but not yet counted in usage
         self._unwritten: list[tuple[str, TeacherResponse]] = []  # answers waiting for the next cache write
         self._closed = False
 
@@ -79,12 +78,16 @@ class Teacher:
     async def agenerate(self, requests: list[TeacherRequest], progress: ProgressCallback | None = None) -> list[TeacherResponse]:
         keys = [request.cache_key(self.identity) for request in requests]
         results: list[TeacherResponse | None] = [None] * len(requests)
-        if self.cache is not None:
-            hits = self.cache.get_many(list(dict.fromkeys(keys)))
-            for index, key in enumerate(keys):
-                if key in hits:
-                    results[index] = hits[key]
-                    self.usage.cached += 1
+        hits = self.cache.get_many(list(dict.fromkeys(keys))) if self.cache is not None else {}
+        allowed = self.budget.calls_left(self.usage)
+        for index, key in enumerate(keys):
+            if allowed is not None and index >= allowed:  # in request order, cached answers included
+                results[index] = TeacherResponse(text="", finish_reason=BUDGET_FINISH)
+                self.usage.budget_skipped += 1
+            elif key in hits:
+                results[index] = hits[key]
+                self.usage.cached += 1
+                self.usage.cached_tokens += hits[key].prompt_tokens + hits[key].completion_tokens
         done = sum(r is not None for r in results)
         if progress:
             progress(done, len(requests))
@@ -97,16 +100,12 @@ class Teacher:
         async def run_batch(batch: list[int]) -> None:
             nonlocal done
             async with semaphore:
-                allowed = self._reserve(len(batch))
-                sent, skipped = batch[:allowed], batch[allowed:]
+                sent, skipped = (batch, []) if self.budget.tokens_left(self.usage) else ([], batch)
                 for index in skipped:
                     results[index] = TeacherResponse(text="", finish_reason=BUDGET_FINISH)
                     self.usage.budget_skipped += 1
                 if sent:
-                    try:
-                        responses = await self.backend.generate([requests[i] for i in sent])
-                    finally:
-                        self._reserved -= len(sent)
+                    responses = await self.backend.generate([requests[i] for i in sent])
                     self._record(sent, keys, responses, results)
                 done += len(batch)
                 if progress:
@@ -133,15 +132,6 @@ class Teacher:
         self.usage.rate_limited = getattr(backend, "rate_limited_count", self.usage.rate_limited)
         self.usage.backoff_seconds = round(getattr(backend, "backoff_total", self.usage.backoff_seconds), 3)
         self.usage.retry_reasons = dict(getattr(backend, "retry_reasons", self.usage.retry_reasons))
-
-    def _reserve(self, wanted: int) -> int:
-        left = self.budget.calls_left(self.usage)
-        if left is None:
-            self._reserved += wanted
-            return wanted
-        allowed = max(0, min(wanted, left - self._reserved))
-        self._reserved += allowed
-        return allowed
 
     def _record(self, sent: list[int], keys: list[str], responses: list[TeacherResponse], results: list) -> None:
         to_cache = []

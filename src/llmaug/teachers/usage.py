@@ -19,6 +19,7 @@ class Usage(BaseModel):
     cached: int = 0  # requests answered from the cache
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt + completion tokens of the answers that came from the cache (free)
     retries: int = 0  # attempts repeated after a transient failure
     retry_reasons: dict[str, int] = Field(default_factory=dict)  # what the repeated attempts met, e.g. "HTTP 503"
     rate_limited: int = 0  # 429 answers (each paused every request, then halved the requests in flight)
@@ -50,14 +51,20 @@ def _minus(now, before):
 
 
 class Budget(BaseModel):
+    """A run's teacher budget. It counts requests *answered*, from the cache or by a call, and their tokens, so a
+    resumed or repeated run stops exactly where the first one did instead of buying a second budget's worth."""
+
     max_calls: int | None = Field(None, ge=0)
     max_tokens: int | None = Field(None, ge=0)
 
     def calls_left(self, usage: Usage) -> int | None:
-        """How many more backend calls may start; None means unlimited."""
+        """How many more requests may be answered; None means unlimited."""
         limits = []
         if self.max_calls is not None:
-            limits.append(self.max_calls - usage.calls)
-        if self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
+            limits.append(self.max_calls - usage.calls - usage.cached)
+        if not self.tokens_left(usage):
             limits.append(0)
         return max(0, min(limits)) if limits else None
+
+    def tokens_left(self, usage: Usage) -> bool:
+        return self.max_tokens is None or usage.total_tokens + usage.cached_tokens < self.max_tokens
