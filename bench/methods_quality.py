@@ -254,7 +254,17 @@ def main() -> None:
             rows += run_experiment(EXPERIMENTS[name], seed, args, command)
             print(f"{name} seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     everything = save_csv(rows, args.experiments, args.results / "methods_quality.csv")
-    (args.results / "methods_quality.md").write_text(summary_markdown(everything))
+    write_page(args.results / "methods_quality.md", summary_markdown(everything))
+
+
+NOTES = "<!-- notes: kept when the tables are rewritten -->"
+
+
+def write_page(path: Path, tables: str) -> None:
+    """The tables, followed by the page's hand-written notes (everything from the NOTES marker on), if any."""
+    old = path.read_text() if path.exists() else ""
+    notes = old[old.index(NOTES):] if NOTES in old else ""
+    path.write_text(tables + ("\n" + notes if notes else ""))
 
 
 if __name__ == "__main__":
