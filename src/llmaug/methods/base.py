@@ -103,3 +103,25 @@ class Method(ABC):
     def options(self) -> dict:
         """The settings that define this method's run, recorded in config.yaml."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def read_descriptions(path: str | Path | None, names: list[str], kind: str, name: str, where: str) -> dict[str, str]:
+    """A user's YAML file mapping each `name` (a label, an attribute) to a one-line description; {} without one.
+    `kind` and `where` word the errors: "class descriptions ...", "labels not in the label set"."""
+    if path is None:
+        return {}
+    import yaml
+
+    from llmaug.errors import ConfigError
+
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read {kind} descriptions: {err}", path) from None
+    if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+        raise ConfigError(f"{kind} descriptions must map each {name} to one line of text", path)
+    unknown = sorted(set(map(str, loaded)) - set(names))
+    if unknown:
+        raise ConfigError(f"{name}s not in {where}: {', '.join(map(repr, unknown[:5]))}", path)
+    return {str(key): text.strip() for key, text in loaded.items()}

@@ -30,9 +30,7 @@ import json
 import math
 import random
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-import yaml
 
 from llmaug import generate as one_pass
 from llmaug import generators
@@ -42,7 +40,7 @@ from llmaug.filters.denoise import AttributeSet, SimilarityDenoiser, inverse_fre
 from llmaug.filters.parsing import parse_items
 from llmaug.filters.quality import Rejected, rejection
 from llmaug.generators import MIXERS, Prompted
-from llmaug.methods.base import Context, Method
+from llmaug.methods.base import Context, Method, read_descriptions
 from llmaug.prompts import msp as prompts
 from llmaug.teachers.base import GenerationParams, TeacherRequest
 
@@ -151,27 +149,12 @@ class MSP(Method):
         """One line per attribute, from the `descriptions` file, else the task, else the teacher (once, greedy,
         cached); all saved to descriptions.json, which can be edited and passed back as `descriptions`."""
         attributes = sorted({a for e in seed for a in self.attributes_of(e)})
-        given = self._descriptions_file(attributes)
+        given = read_descriptions(self.descriptions, attributes, "attribute", "attribute", "the data")
         known = {a: given.get(a) or ctx.task.label_descriptions.get(a) for a in attributes}
         missing = [a for a, description in known.items() if not description]
         descriptions = {**known, **self._written_descriptions(missing, seed, ctx)}
         ctx.save_json("descriptions.json", descriptions)
         return descriptions
-
-    def _descriptions_file(self, attributes: list[str]) -> dict[str, str]:
-        if self.descriptions is None:
-            return {}
-        path = Path(self.descriptions)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"cannot read attribute descriptions: {err}", path) from None
-        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
-            raise ConfigError("attribute descriptions must map each attribute to one line of text", path)
-        unknown = sorted(set(map(str, loaded)) - set(attributes))
-        if unknown:
-            raise ConfigError(f"attributes not in the data: {', '.join(map(repr, unknown[:5]))}", path)
-        return {str(a): text.strip() for a, text in loaded.items()}
 
     def _written_descriptions(self, attributes: list[str], seed: list[Example], ctx: Context) -> dict[str, str]:
         shown = {a: [e.text for e in seed if a in self.attributes_of(e)][:2] for a in attributes}

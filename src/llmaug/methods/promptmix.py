@@ -27,9 +27,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
 
 from llmaug import generate as one_pass
 from llmaug.data.example import Example, Provenance
@@ -38,7 +36,7 @@ from llmaug.errors import ConfigError, UserError
 from llmaug.filters.parsing import extract_label, parse_items
 from llmaug.filters.quality import Rejected, rejection
 from llmaug.filters.similarity import ClassVectors
-from llmaug.methods.base import Context, Method
+from llmaug.methods.base import Context, Method, read_descriptions
 from llmaug.prompts import promptmix as prompts
 from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest, TeacherResponse
 
@@ -96,7 +94,7 @@ class PromptMix(Method):
     def class_descriptions(self, seed: list[Example], ctx: Context) -> dict[str, str]:
         """Step 1: one line per label, from the `descriptions` file, else the task, else the teacher (once,
         greedy, cached); all saved to descriptions.json, which can be edited and passed back as `descriptions`."""
-        given = self._descriptions_file(ctx.task.labels)
+        given = read_descriptions(self.descriptions, ctx.task.labels, "class", "label", "the label set")
         known = {label: given.get(label) or ctx.task.label_descriptions.get(label) for label in ctx.task.labels}
         missing = [label for label, description in known.items() if not description]
         descriptions = {**known, **self._written_descriptions(missing, seed, ctx)}
@@ -194,21 +192,6 @@ class PromptMix(Method):
     def _blocks(self, labels: list[str], seed: list[Example], descriptions: dict[str, str]) -> list[dict]:
         by_label = self._first_seeds(seed, labels)
         return [{"name": c, "description": descriptions[c], "examples": [e.text for e in by_label[c]]} for c in labels]
-
-    def _descriptions_file(self, labels: list[str]) -> dict[str, str]:
-        if self.descriptions is None:
-            return {}
-        path = Path(self.descriptions)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"cannot read class descriptions: {err}", path) from None
-        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
-            raise ConfigError("class descriptions must map each label to one line of text", path)
-        unknown = sorted(set(map(str, loaded)) - set(labels))
-        if unknown:
-            raise ConfigError(f"labels not in the label set: {', '.join(map(repr, unknown[:5]))}", path)
-        return {str(label): text.strip() for label, text in loaded.items()}
 
     def _written_descriptions(self, labels: list[str], seed: list[Example], ctx: Context) -> dict[str, str]:
         by_label = self._first_seeds(seed, labels)
