@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -110,7 +111,13 @@ def run_cli(*args: str, cwd: str | Path | None = None, env: dict[str, str] | Non
 
 def start_cli(*args: str, cwd: str | Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_env(env), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_hear_ctrl_c)
+
+
+def _hear_ctrl_c() -> None:
+    """A shell without job control starts background jobs with SIGINT ignored, and children inherit that (Python
+    then installs no KeyboardInterrupt handler): tests that press Ctrl-C must not depend on how pytest was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # --------------------------------------------------------------------------------------- run folders
