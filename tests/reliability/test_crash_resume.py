@@ -146,3 +146,23 @@ def wait_for(condition, timeout: float = 120) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
+
+
+def test_a_run_killed_under_a_call_budget_resumes_to_the_same_end_within_that_budget(reference, server, switch, tmp_path):
+    budget = reference["requests"] // 2
+    config = write_settings(tmp_path / "budget.yaml", {**run_settings(server, **SETTINGS), "max_teacher_calls": budget})
+    uninterrupted = tmp_path / "uninterrupted"
+    assert run_cli("run", "--config", str(config), "--out", str(uninterrupted)).returncode == 0
+    out = tmp_path / "run"
+    server.reset_log()
+    switch.reset()
+    outcome = run_until_killed(["run", "--config", str(config), "--out", str(out)],
+                               KillPoint("generation", request=budget // 2), out, server, switch)
+    assert outcome.reached
+
+    result = run_cli("run", "--resume", str(out))
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    in_flight = run_settings(server)["teacher_options"]["concurrency"]  # unanswered at the kill: sent again
+    assert budget < server.requests <= budget + in_flight
+    assert run_fingerprint(out) == run_fingerprint(uninterrupted)
