@@ -151,8 +151,18 @@ def write_gsm8k_report(args, out, result, seeds, test, round_seconds, total) -> 
     if predictions:
         lines += ["", "## A wrong student answer (last round, a seed)", "", f"- **Q:** {one_line(predictions['text'])}",
                   f"- **gold:** {extract_answer(predictions['answer'])}", f"- **student:** {one_line(predictions['predicted'])}"]
-    (RESULTS / f"gsm8k_llm2llm{args.suffix}.md").write_text("\n".join(lines) + "\n")
+    page = RESULTS / f"gsm8k_llm2llm{args.suffix}.md"
+    page.write_text("\n".join(lines) + "\n" + kept_notes(page))
     print("\n".join(lines))
+
+
+NOTES = "<!-- notes: kept when the page is rewritten -->"
+
+
+def kept_notes(page: Path) -> str:
+    """The page's hand-written notes (from the NOTES marker on), so a rerun rewrites only the measured part."""
+    text = page.read_text() if page.exists() else ""
+    return "\n" + text[text.index(NOTES):] if NOTES in text else ""
 
 
 def trec6(args) -> None:
