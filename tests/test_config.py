@@ -74,8 +74,8 @@ def test_a_flag_makes_an_invalid_file_setting_valid_and_an_invalid_flag_is_named
     path = write(tmp_path, "rounds: 500\n")
     assert load_config(path, {"rounds": 4}).rounds == 4
     with pytest.raises(ConfigError) as err:
-        validate_config({"per_class": 0})
-    assert "--per-class" in str(err.value)
+        load_config(path, {"rounds": 4, "per_class": 0})
+    assert "--per-class" in str(err.value) and str(path) not in str(err.value)
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, "per_class: 0\n"), {})
     assert f"{path} (per_class)" in str(err.value)
@@ -122,10 +122,16 @@ def test_one_shot_flag_adds_to_the_files_method_options_instead_of_replacing_the
 @pytest.mark.parametrize("values, where", [
     ({"label_check": "always"}, "setting 'label_check'"),
     ({"price": {"input": 1}}, "setting 'price.input'"),
-    ({"per_class": 0}, "--per-class"),
-    ({"output_format": "xml"}, "--format"),
 ])
-def test_errors_without_a_file_name_the_flag_or_the_setting_when_there_is_no_flag(values, where):
+def test_errors_from_neither_a_file_nor_a_flag_name_the_setting(values, where):
     with pytest.raises(ConfigError) as err:
         validate_config(values)
     assert where in str(err.value)
+
+
+@pytest.mark.parametrize("flags, where", [({"per_class": 0}, "--per-class"), ({"output_format": "xml"}, "--format")])
+def test_errors_from_a_flag_name_the_flag_with_or_without_a_file(flags, where, tmp_path):
+    for path in (None, write(tmp_path, "rounds: 2\n")):
+        with pytest.raises(ConfigError) as err:
+            load_config(path, flags)
+        assert where in str(err.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,16 +84,17 @@ def load_config(path: str | Path | None, overrides: dict[str, Any]) -> RunConfig
         if not isinstance(loaded, dict):
             raise ConfigError("config must be a mapping of settings", path)
         values.update(loaded)
-    for key, value in overrides.items():
-        if value is None:
-            continue
+    flags = {key for key, value in overrides.items() if value is not None}
+    for key in flags:
+        value = overrides[key]
         if isinstance(value, dict) and isinstance(values.get(key), dict):
             value = {**values[key], **value}  # `--one-shot` adds to the file's method_options, not replaces them
         values[key] = value
-    return validate_config(values, path)
+    return validate_config(values, path, flags)
 
 
-def validate_config(values: dict[str, Any], source: str | Path | None = None) -> RunConfig:
+def validate_config(values: dict[str, Any], source: str | Path | None = None, flags: Collection[str] = ()) -> RunConfig:
+    """`values` as a RunConfig; a bad one names the flag it came from (`flags`), else `source`, else the setting."""
     try:
         return RunConfig.model_validate(values)
     except ValidationError as err:
@@ -101,21 +103,15 @@ def validate_config(values: dict[str, Any], source: str | Path | None = None) ->
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = f"unknown setting {key!r}"
-        raise ConfigError(message, f"{source} ({key})" if source else _option_for(key)) from None
+        top = key.split(".")[0]
+        if top in flags:
+            where = _OPTIONS.get(top, f"--{top.replace('_', '-')}")
+        else:
+            where = f"{source} ({key})" if source else f"setting {key!r}"
+        raise ConfigError(message, where) from None
 
 
 _OPTIONS = {"output_format": "--format", "cache": "--no-cache", "method_options": "--one-shot"}  # other names
-_FLAGS = {"method", "dataset", "train", "eval", "fraction", "per_class", "max_eval", "teacher", "student", "rounds",
-          "per_error", "match_budget", "seed", "out", "max_teacher_calls", "max_tokens_budget", "text_col",
-          "label_col", "pair_col"}  # settings `llmaug run` has a flag of the same name for
-
-
-def _option_for(key: str) -> str:
-    """Where a bad value came from when there is no file: the CLI option, or the setting for ones without one."""
-    top = key.split(".")[0]
-    if top in _OPTIONS:
-        return _OPTIONS[top]
-    return f"--{top.replace('_', '-')}" if top in _FLAGS else f"setting {key!r}"
 
 
 def config_yaml(config: RunConfig) -> str:
