@@ -31,7 +31,6 @@ import math
 import random
 from dataclasses import asdict, dataclass
 
-
 from llmaug import generate as one_pass
 from llmaug import generators
 from llmaug.data.example import Example, Provenance

@@ -28,7 +28,6 @@ import random
 import re
 from dataclasses import dataclass
 
-
 from llmaug import generate as one_pass
 from llmaug.data.example import Example, Provenance
 from llmaug.data.io import example_rows

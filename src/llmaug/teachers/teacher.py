@@ -82,8 +82,7 @@ class Teacher:
         allowed = self.budget.calls_left(self.usage)
         for index, key in enumerate(keys):
             if allowed is not None and index >= allowed:  # in request order, cached answers included
-                results[index] = TeacherResponse(text="", finish_reason=BUDGET_FINISH)
-                self.usage.budget_skipped += 1
+                results[index] = self._over_budget()
             elif key in hits:
                 results[index] = hits[key]
                 self.usage.cached += 1
@@ -102,8 +101,7 @@ class Teacher:
             async with semaphore:
                 sent, skipped = (batch, []) if self.budget.tokens_left(self.usage) else ([], batch)
                 for index in skipped:
-                    results[index] = TeacherResponse(text="", finish_reason=BUDGET_FINISH)
-                    self.usage.budget_skipped += 1
+                    results[index] = self._over_budget()
                 if sent:
                     responses = await self.backend.generate([requests[i] for i in sent])
                     self._record(sent, keys, responses, results)
@@ -132,6 +130,10 @@ class Teacher:
         self.usage.rate_limited = getattr(backend, "rate_limited_count", self.usage.rate_limited)
         self.usage.backoff_seconds = round(getattr(backend, "backoff_total", self.usage.backoff_seconds), 3)
         self.usage.retry_reasons = dict(getattr(backend, "retry_reasons", self.usage.retry_reasons))
+
+    def _over_budget(self) -> TeacherResponse:
+        self.usage.budget_skipped += 1
+        return TeacherResponse(text="", finish_reason=BUDGET_FINISH)
 
     def _record(self, sent: list[int], keys: list[str], responses: list[TeacherResponse], results: list) -> None:
         to_cache = []
