@@ -19,11 +19,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmaug.cli import main
 from llmaug.config import load_config
 from llmaug.data import load_examples
 from llmaug.errors import ConfigError, DataError
 from llmaug.students import Student
+from llmaug.testing.scripted import cli_exit_code
 
 NO_TEACHER = "openai-compatible:http://127.0.0.1:9/v1@never-called"
 GOOD_ROWS = [("What city is the Louvre in ?", "LOC"), ("Where is Lake Titicaca ?", "LOC"),
@@ -33,6 +33,12 @@ GOOD_ROWS = [("What city is the Louvre in ?", "LOC"), ("Where is Lake Titicaca ?
 def good_csv(folder: Path, name: str = "seed.csv") -> Path:
     path = folder / name
     path.write_text("text,label\n" + "".join(f"{text},{label}\n" for text, label in GOOD_ROWS), encoding="utf-8")
+    return path
+
+
+def seed_file(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     return path
 
 
@@ -60,8 +66,8 @@ def run_with_config(folder: Path, settings: dict | str) -> list[str]:
 
 def finished_run(folder: Path) -> Path:
     """A run directory as a completed run leaves it (no teacher needed: the seed set has no errors to fix)."""
-    assert cli(["train", "--train", str(good_csv(folder)), "--student", "tfidf", "--out", "unused"]) == 0
-    assert cli(run_with_seed(good_csv(folder), "--rounds", "0")) == 0
+    assert cli_exit_code(["train", "--train", str(good_csv(folder)), "--student", "tfidf", "--out", "unused"]) == 0
+    assert cli_exit_code(run_with_seed(good_csv(folder), "--rounds", "0")) == 0
     return folder / "run"
 
 
@@ -76,15 +82,11 @@ class Case:
 
 
 def _latin1(folder: Path) -> list[str]:
-    path = folder / "seed.csv"
-    path.write_bytes("text,label\nWhat is it ?,A\nWhere is Zürich ?,B\n".encode("latin-1"))
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.csv", "text,label\nWhat is it ?,A\nWhere is Zürich ?,B\n".encode("latin-1")))
 
 
 def _ragged(folder: Path) -> list[str]:
-    path = folder / "seed.csv"
-    path.write_text("text,label\nWhat is it ?,A\nWhere, is it ?,B\n")
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.csv", "text,label\nWhat is it ?,A\nWhere, is it ?,B\n"))
 
 
 def _broken_jsonl(folder: Path) -> list[str]:
@@ -105,9 +107,7 @@ def _label_object(folder: Path) -> list[str]:
 
 
 def _empty_label(folder: Path) -> list[str]:
-    path = folder / "seed.csv"
-    path.write_text("text,label\nWhat is it ?,A\nWhere is it ?,\n")
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.csv", "text,label\nWhat is it ?,A\nWhere is it ?,\n"))
 
 
 def _not_an_object(folder: Path) -> list[str]:
@@ -119,21 +119,15 @@ def _unknown_column(folder: Path) -> list[str]:
 
 
 def _no_text_column(folder: Path) -> list[str]:
-    path = folder / "seed.csv"
-    path.write_text("sentence_text,label\nWhat ?,A\nWhy ?,B\n")
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.csv", "sentence_text,label\nWhat ?,A\nWhy ?,B\n"))
 
 
 def _empty_file(folder: Path) -> list[str]:
-    path = folder / "seed.jsonl"
-    path.write_text("")
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.jsonl", ""))
 
 
 def _header_only(folder: Path) -> list[str]:
-    path = folder / "seed.csv"
-    path.write_text("text,label\n")
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.csv", "text,label\n"))
 
 
 def _one_class(folder: Path) -> list[str]:
@@ -146,9 +140,7 @@ def _case_variants(folder: Path) -> list[str]:
 
 
 def _duplicate_header(folder: Path) -> list[str]:
-    path = folder / "seed.csv"
-    path.write_text("text,label,text\nWhat ?,A,x\n")
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.csv", "text,label,text\nWhat ?,A,x\n"))
 
 
 def _duplicate_ids(folder: Path) -> list[str]:
@@ -167,9 +159,7 @@ def _missing_file(folder: Path) -> list[str]:
 
 
 def _binary_file(folder: Path) -> list[str]:
-    path = folder / "seed.jsonl"
-    path.write_bytes(bytes(range(256)) * 4)
-    return run_with_seed(path)
+    return run_with_seed(seed_file(folder, "seed.jsonl", bytes(range(256)) * 4))
 
 
 def _folder_as_file(folder: Path) -> list[str]:
@@ -365,14 +355,6 @@ CASES = [
 ]
 
 
-def cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exit_info:
-        return exit_info.code or 0
-    return 0
-
-
 def files_under(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -384,7 +366,7 @@ def test_bad_input_gives_one_actionable_line_exit_2_and_no_partial_output(case, 
     capsys.readouterr()
     before = files_under(tmp_path)
 
-    code = cli(args)
+    code = cli_exit_code(args)
 
     err = capsys.readouterr().err.strip()
     assert code == 2, err
@@ -419,7 +401,7 @@ TOLERATED = {
 def test_odd_but_usable_inputs_are_accepted_as_documented(name, tmp_path, capsys):
     filename, content, labels = TOLERATED[name]
     (tmp_path / filename).write_text(content, encoding="utf-8", newline="")
-    code = cli(["train", "--train", str(tmp_path / filename), "--student", "tfidf", "--out", str(tmp_path / "student")])
+    code = cli_exit_code(["train", "--train", str(tmp_path / filename), "--student", "tfidf", "--out", str(tmp_path / "student")])
     assert code == 0, capsys.readouterr().err
     assert Student.load(tmp_path / "student").labels == labels
 

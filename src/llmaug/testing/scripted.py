@@ -109,6 +109,17 @@ def run_cli(*args: str, cwd: str | Path | None = None, env: dict[str, str] | Non
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
+def cli_exit_code(args: list[str]) -> int:
+    """The exit code `llmaug ARGS` would have, run in this process (its output goes to this process's streams)."""
+    from llmaug.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exit_info:
+        return exit_info.code or 0
+    return 0
+
+
 def start_cli(*args: str, cwd: str | Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_env(env), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, preexec_fn=_hear_ctrl_c)
