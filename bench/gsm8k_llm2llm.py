@@ -31,6 +31,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
+from llmaug.bench.results import write_page  # noqa: E402
 from llmaug.data import load_bundled, load_examples, sample_fraction  # noqa: E402
 from llmaug.filters.answers import extract_answer  # noqa: E402
 from llmaug.methods import LLM2LLM  # noqa: E402
@@ -151,18 +152,8 @@ def write_gsm8k_report(args, out, result, seeds, test, round_seconds, total) -> 
     if predictions:
         lines += ["", "## A wrong student answer (last round, a seed)", "", f"- **Q:** {one_line(predictions['text'])}",
                   f"- **gold:** {extract_answer(predictions['answer'])}", f"- **student:** {one_line(predictions['predicted'])}"]
-    page = RESULTS / f"gsm8k_llm2llm{args.suffix}.md"
-    page.write_text("\n".join(lines) + "\n" + kept_notes(page))
+    write_page(RESULTS / f"gsm8k_llm2llm{args.suffix}.md", "\n".join(lines[1:]), lines[0].removeprefix("# "))
     print("\n".join(lines))
-
-
-NOTES = "<!-- notes: kept when the page is rewritten -->"
-
-
-def kept_notes(page: Path) -> str:
-    """The page's hand-written notes (from the NOTES marker on), so a rerun rewrites only the measured part."""
-    text = page.read_text() if page.exists() else ""
-    return "\n" + text[text.index(NOTES):] if NOTES in text else ""
 
 
 def trec6(args) -> None:

@@ -22,6 +22,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from rich.console import Console  # noqa: E402
 
+from llmaug.bench.results import write_page  # noqa: E402
 from llmaug.data import load_bundled, sample_fraction  # noqa: E402
 from llmaug.data.bundled import BUNDLED  # noqa: E402
 from llmaug.filters.quality import QualityFilter  # noqa: E402
@@ -30,6 +31,7 @@ from llmaug.runner import run  # noqa: E402
 from llmaug.students import make_student  # noqa: E402
 from llmaug.teachers import Budget, Teacher  # noqa: E402
 
+TITLE = "LLM2LLM with the embedded teacher: no augmentation vs LLM2LLM per round vs one-shot"
 FIELDS = ["dataset", "seed", "arm", "round", "train_size", "added", "rejected", "seed_errors", "test_accuracy",
           "test_macro_f1", "teacher_requests", "seconds"]
 
@@ -133,23 +135,8 @@ def main() -> None:
                 result, seconds = one_run(method, name, seed, args.student, args.work, calls, quiet, args.teacher_threads)
                 append_rows(args.csv, rows_for(name, seed, "one-shot", result, seconds))
                 print(f"{name} seed {seed} one-shot ({calls} calls): " + ", ".join(f"{r.test_accuracy:.3f}" for r in result.rounds), flush=True)
-    write_table(args.markdown, summary(load_rows(args.csv), command))
+    write_page(args.markdown, summary(load_rows(args.csv), command), TITLE)
     print(args.markdown.read_text())
-
-
-START, END = "<!-- table: written by bench/llm2llm_quality.py -->", "<!-- end of table -->"
-
-
-def write_table(path: Path, table: str) -> None:
-    """Put the table between the markers of an existing page, keeping its prose; a new page gets only the table."""
-    block = f"{START}\n{table}{END}\n"
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + block + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = "# LLM2LLM with the embedded teacher: no augmentation vs LLM2LLM per round vs one-shot\n\n" + block
-    path.write_text(text)
 
 
 if __name__ == "__main__":

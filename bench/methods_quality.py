@@ -26,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from llmaug.bench.results import write_page  # noqa: E402
 from llmaug.config import RunConfig, config_yaml  # noqa: E402
 from llmaug.methods import S3, Method, NoAugmentation, PromptMix, ZeroGen  # noqa: E402
 from llmaug.runner import RunResult, run  # noqa: E402
@@ -34,6 +35,7 @@ from llmaug.students import make_student  # noqa: E402
 from llmaug.teachers import Teacher  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+TITLE = "Method quality: embedded teacher, fine-tuned MiniLM student"
 COLUMNS = ("experiment", "variant", "seed", "train_size", "synthetic", "teacher_requests", "labels_changed",
            "accuracy", "macro_f1", "test_n", "seconds", "command")
 
@@ -193,8 +195,6 @@ def save_csv(rows: list[dict], experiments: list[str], path: Path) -> list[dict]
 
 def summary_markdown(rows: list[dict]) -> str:
     lines = [
-        "# Method quality: embedded teacher, fine-tuned MiniLM student",
-        "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other work), "
         f"Python {platform.python_version()}. Teacher `embedded` (SmolLM2-135M-Instruct, 1 torch thread); student "
         "`finetune` (all-MiniLM-L6-v2 fine-tuned from scratch every round, package defaults) unless the command says "
@@ -254,17 +254,7 @@ def main() -> None:
             rows += run_experiment(EXPERIMENTS[name], seed, args, command)
             print(f"{name} seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     everything = save_csv(rows, args.experiments, args.results / "methods_quality.csv")
-    write_page(args.results / "methods_quality.md", summary_markdown(everything))
-
-
-NOTES = "<!-- notes: kept when the tables are rewritten -->"
-
-
-def write_page(path: Path, tables: str) -> None:
-    """The tables, followed by the page's hand-written notes (everything from the NOTES marker on), if any."""
-    old = path.read_text() if path.exists() else ""
-    notes = old[old.index(NOTES):] if NOTES in old else ""
-    path.write_text(tables + ("\n" + notes if notes else ""))
+    write_page(args.results / "methods_quality.md", summary_markdown(everything), TITLE)
 
 
 if __name__ == "__main__":
