@@ -27,10 +27,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from llmaug.bench.results import write_page  # noqa: E402
-from llmaug.config import RunConfig, config_yaml  # noqa: E402
+from llmaug.config import validate_config  # noqa: E402
 from llmaug.methods import S3, Method, NoAugmentation, PromptMix, ZeroGen  # noqa: E402
 from llmaug.runner import RunResult, run  # noqa: E402
-from llmaug.session import load_run_data, quality_filter, task_info  # noqa: E402
+from llmaug.session import load_run_data, task_info  # noqa: E402
 from llmaug.students import make_student  # noqa: E402
 from llmaug.teachers import Teacher  # noqa: E402
 
@@ -141,13 +141,13 @@ def run_experiment(experiment: Experiment, seed: int, args: argparse.Namespace, 
     with Teacher("embedded", threads=args.threads, cache=folder / "teacher-cache.sqlite") as teacher:
         for variant in order:
             method = factories[variant](done)
-            config = RunConfig(**values, method=method.name, method_options=method.options(), seed=seed,
-                               student=args.student, label_check=args.label_check, out=str(folder / variant))
+            config = validate_config({**values, "method": method.name, "method_options": method.options(), "seed": seed,
+                                      "student": args.student, "label_check": args.label_check, "out": str(folder / variant)})
             seed_rows, test = load_run_data(config)
             started = time.perf_counter()
             done[variant] = run(method, seed_rows, teacher=teacher, student=lambda: make_student(config.student),
                                 eval=test, out=config.out, task=task_info(config, seed_rows), random_seed=seed,
-                                quality=quality_filter(config), config_text=config_yaml(config))
+                                label_check=config.label_check, config=config)
             seconds = time.perf_counter() - started
             rows += variant_rows(experiment, variant, seed, done[variant], Path(config.out), seconds)
     return [{**r, "command": command} for r in rows]

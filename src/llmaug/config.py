@@ -1,61 +1,69 @@
-"""Run configuration: one pydantic model, loadable from YAML, with CLI flags overriding the file."""
+"""Run configuration: one pydantic model, loaded from YAML with CLI flags on top, and resolved against the
+registry so that every component option is validated and filled in with its default.
+
+    method: llm2llm
+    method_options: {rounds: 3, per_error: 1}    # the method's own options (`llmaug methods` lists them)
+    teacher: embedded
+    teacher_options: {batch_size: 8}
+    student: finetune
+    student_options: {epochs: 10}
+
+`rounds`, `per_error` and `one_shot` may also stand at the top of a file, as shorthands for their
+`method_options` (and `api_key_env` for `teacher_options`); flags override the file, whichever way it spells them.
+The resolved config (`config.yaml` in the run directory, `llmaug run --print-config`) lists every option.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from llmaug.errors import ConfigError
+from llmaug import registry
+from llmaug.errors import ConfigError, UserError
+from llmaug.options import OptionError
 from llmaug.teachers.usage import Price
 
-METHODS = ("llm2llm", "s3", "promptmix", "msp", "paraphrase", "zerogen", "none")
+# Settings that may stand at the top level as a shorthand for a component option: name -> options dict.
+SHORTHANDS = {"rounds": "method_options", "per_error": "method_options", "one_shot": "method_options",
+              "api_key_env": "teacher_options"}
 
 
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: str = "llm2llm"
-    dataset: str | None = "trec6"  # a bundled name or a folder with train.jsonl/test.jsonl
-    train: str | None = None  # a seed file; overrides `dataset`'s train split
-    eval: str | None = None  # a test file; overrides `dataset`'s test split
-    fraction: float | None = Field(0.01, gt=0, le=1)  # low-data sample of train (LLM2LLM's protocol)
-    per_class: int | None = Field(None, ge=1)  # or k per class (PromptMix's protocol); wins over fraction
-    max_eval: int | None = Field(None, ge=1)  # cap the eval set (stratified sample) for quick runs
-    text_col: str | None = None
-    label_col: str | None = None
-    pair_col: str | None = None
-    task: str | None = None  # e.g. "question classification"; defaults from the dataset
-    unit: str | None = None  # what one example is: "question", "movie review"
-    label_descriptions: dict[str, str] = Field(default_factory=dict)
-    teacher: str = "embedded"
-    teacher_options: dict[str, Any] = Field(default_factory=dict)
-    api_key_env: str | None = None  # name of the env var holding the key; the key itself is never stored
-    student: str = "finetune"
-    student_options: dict[str, Any] = Field(default_factory=dict)
-    rounds: int | None = Field(None, ge=0, le=100)  # llm2llm and s3; None: the method's default (3 and 2)
-    per_error: int = Field(1, ge=1, le=100)  # llm2llm and s3
-    method_options: dict[str, Any] = Field(default_factory=dict)
-    match_budget: str | None = None  # paraphrase/zerogen: a finished run dir whose teacher calls to spend
-    label_check: Literal["auto", "none", "centroid"] = "auto"  # auto: centroid for the embedded (weak) teacher
-    centroid_top: int = Field(1, ge=1)
-    seed: int = 0
-    out: str | None = None
-    cache: bool = True
-    max_teacher_calls: int | None = Field(None, ge=0)
-    max_tokens_budget: int | None = Field(None, ge=0)
-    price: Price | None = None  # US dollars per million prompt/completion tokens, for the cost column
-    output_format: Literal["jsonl", "csv", "parquet"] = "jsonl"
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, method: str) -> str:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-        return method
+    method: str = Field("llm2llm", description="the augmentation method (`llmaug methods`)")
+    method_options: dict[str, Any] = Field(default_factory=dict, description="the method's options")
+    dataset: str | None = Field("trec6", description="a bundled dataset name or a folder with train.jsonl/test.jsonl")
+    train: str | None = Field(None, description="a seed file, used as it is (overrides the dataset's train split)")
+    eval: str | None = Field(None, description="a test file for reporting (overrides the dataset's test split)")
+    fraction: float | None = Field(0.01, gt=0, le=1, description="low-data sample of the train split (LLM2LLM's protocol)")
+    per_class: int | None = Field(None, ge=1, description="or k examples per class (PromptMix's protocol); wins over fraction")
+    max_eval: int | None = Field(None, ge=1, description="cap the eval set (stratified sample) for quick runs")
+    text_col: str | None = Field(None, description="text column of the data files")
+    label_col: str | None = Field(None, description="label column")
+    pair_col: str | None = Field(None, description="second-text column for sentence-pair tasks")
+    task: str | None = Field(None, description='what prompts call the task, e.g. "question classification"')
+    unit: str | None = Field(None, description='what one example is, e.g. "question", "movie review"')
+    label_descriptions: dict[str, str] = Field(default_factory=dict, description="label -> one line, for prompts")
+    teacher: str = Field("embedded", description="the teacher spec (`llmaug teachers`)")
+    teacher_options: dict[str, Any] = Field(default_factory=dict, description="the teacher backend's options")
+    student: str = Field("finetune", description="the student spec (`llmaug students`)")
+    student_options: dict[str, Any] = Field(default_factory=dict, description="the student's options")
+    match_budget: str | None = Field(None, description="paraphrase/zerogen: spend as many teacher calls as this finished run")
+    label_check: Literal["auto", "none", "centroid"] = Field(
+        "auto", description="embedding label check of new examples; auto: on for the weak embedded teacher")
+    centroid_top: int = Field(1, ge=1, description="the label must be among this many nearest label centroids")
+    seed: int = Field(0, description="random seed for sampling, training and generation")
+    out: str | None = Field(None, description="the run directory (default runs/METHOD-DATASET-sSEED)")
+    cache: bool = Field(True, description="read and write the teacher cache")
+    max_teacher_calls: int | None = Field(None, ge=0, description="stop cleanly after this many teacher requests")
+    max_tokens_budget: int | None = Field(None, ge=0, description="stop cleanly after this many teacher tokens")
+    price: Price | None = Field(None, description="US dollars per million prompt/completion tokens, for the cost column")
+    output_format: Literal["jsonl", "csv", "parquet"] = Field("jsonl", description="format of the data files")
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
@@ -64,54 +72,187 @@ class RunConfig(BaseModel):
         return self
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any]) -> RunConfig:
-    """The YAML file's settings with `overrides` (CLI flags that were given) on top."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError("config file not found", path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-            raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where) from None
-        except UnicodeDecodeError:
-            raise ConfigError("config file is not UTF-8 text", path) from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError("config must be a mapping of settings", path)
-        values.update(loaded)
-    flags = {key for key, value in overrides.items() if value is not None}
-    for key in flags:
-        value = overrides[key]
-        if isinstance(value, dict) and isinstance(values.get(key), dict):
-            value = {**values[key], **value}  # `--one-shot` adds to the file's method_options, not replaces them
-        values[key] = value
-    return validate_config(values, path, flags)
+SETTINGS = frozenset(RunConfig.model_fields) | frozenset(SHORTHANDS)  # every key a config file may hold
 
 
-def validate_config(values: dict[str, Any], source: str | Path | None = None, flags: Collection[str] = ()) -> RunConfig:
-    """`values` as a RunConfig; a bad one names the flag it came from (`flags`), else `source`, else the setting."""
+class Source:
+    """Where each setting came from, for errors: a flag (`--rounds`), else the config file, else nowhere."""
+
+    def __init__(self, file: str | Path | None = None, flags: Mapping[str, str] | None = None):
+        self.file = file
+        self.flags = dict(flags or {})  # dotted setting ("method_options.rounds") -> the flag that set it
+        self.spelled: dict[str, str] = {}  # dotted setting -> how the file spelled it ("rounds")
+
+    def where(self, key: str) -> str:
+        for candidate in (key, key.split(".")[0]):
+            if candidate in self.flags:
+                return self.flags[candidate]
+        key = self.spelled.get(key, key)
+        return f"{self.file} ({key})" if self.file else f"setting {key!r}"
+
+
+def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
+                flags: Mapping[str, str] | None = None) -> RunConfig:
+    """The YAML file's settings with `overrides` on top, resolved. `overrides` maps settings, or dotted component
+    options ("method_options.rounds"), to values; None values are ignored. `flags` names the flag behind each
+    override, for errors."""
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    source = Source(path, {_dotted(key): (flags or {}).get(key) or _flag(key) for key in given})
+    values = _expand_shorthands(read_config_file(path), source) if path is not None else {}
+    for key, value in given.items():
+        _set(values, key, value)
+    return resolve(values, source)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("config file not found", path)
     try:
-        return RunConfig.model_validate(values)
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config file is not UTF-8 text", path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a config file", path) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError("config must be a mapping of settings", path)
+    return loaded
+
+
+def resolve(values: Mapping[str, Any], source: Source | None = None) -> RunConfig:
+    """`values` as a RunConfig whose component options are validated against the registry and complete."""
+    source = source or Source()
+    values = _expand_shorthands(dict(values), source)
+    try:
+        config = RunConfig.model_validate(values)
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "config"
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = f"unknown setting {key!r}"
-        top = key.split(".")[0]
-        if top in flags:
-            where = _OPTIONS.get(top, f"--{top.replace('_', '-')}")
-        else:
-            where = f"{source} ({key})" if source else f"setting {key!r}"
-        raise ConfigError(message, where) from None
+        raise ConfigError(message, source.where(key)) from None
+    return config.model_copy(update=_resolved_components(config, source))
 
 
-_OPTIONS = {"output_format": "--format", "cache": "--no-cache", "method_options": "--one-shot"}  # other names
+def validate_config(values: Mapping[str, Any], source: str | Path | None = None) -> RunConfig:
+    """`values` (e.g. a bench grid's cell) as a resolved RunConfig; errors name `source`."""
+    return resolve(values, Source(source))
+
+
+def _resolved_components(config: RunConfig, source: Source) -> dict[str, Any]:
+    method = registry.component("method", config.method, source.where("method"))
+    student_kind, _, student_model = config.student.partition(":")
+    student = registry.component("student", student_kind, source.where("student"))
+    student_options = dict(config.student_options)
+    if student_model:  # "finetune:/path" is the student's model option
+        student_options["model"] = student_model
+    resolved = {
+        "method_options": _options(method, config.method_options, "method_options", source),
+        "student": student_kind,
+        "student_options": _options(student, student_options, "student_options", source),
+    }
+    teacher_kind = teacher_kind_of(config.teacher, source.where("teacher"))
+    teacher = registry.component("teacher", teacher_kind, source.where("teacher"))
+    resolved["teacher_options"] = _options(teacher, config.teacher_options, "teacher_options", source)
+    return resolved
+
+
+def _options(component: registry.Component, values: dict[str, Any], setting: str, source: Source) -> dict[str, Any]:
+    try:
+        return component.validate(values).model_dump(mode="json")
+    except OptionError as err:
+        raise ConfigError(err.message, source.where(f"{setting}.{err.option}" if err.option else setting)) from None
+
+
+def teacher_kind_of(spec: str, where: str | None = None) -> str:
+    from llmaug.teachers.spec import parse_spec
+
+    try:
+        return parse_spec(spec).kind
+    except UserError as err:
+        raise ConfigError(err.message, where or "--teacher") from None
+
+
+def _expand_shorthands(values: dict[str, Any], source: Source) -> dict[str, Any]:
+    """Top-level `rounds: 5` and friends moved into their options dict; both spellings at once is an error."""
+    for name, setting in SHORTHANDS.items():
+        if name not in values:
+            continue
+        value = values.pop(name)
+        source.spelled[f"{setting}.{name}"] = name
+        options = dict(values.get(setting) or {})
+        if name in options and options[name] != value and name not in _flagged(source, setting):
+            raise ConfigError(f"{name} is set twice ({name}: {value!r} and {setting}.{name}: {options[name]!r}); keep one",
+                              source.where(name))
+        if value is not None:
+            options[name] = value
+        values[setting] = options
+    return values
+
+
+def _flagged(source: Source, setting: str) -> set[str]:
+    return {key.split(".", 1)[1] for key in source.flags if key.startswith(f"{setting}.")}
+
+
+def _dotted(key: str) -> str:
+    return f"{SHORTHANDS[key]}.{key}" if key in SHORTHANDS else key
+
+
+def _set(values: dict[str, Any], key: str, value: Any) -> None:
+    """Set a setting, or a dotted component option, over what the file said (flags win)."""
+    head, _, option = _dotted(key).partition(".")
+    if option:
+        values[head] = {**(values.get(head) or {}), option: value}
+    else:
+        values[head] = value
+
+
+_FLAGS = {"output_format": "--format", "cache": "--no-cache", "method_options.one_shot": "--one-shot"}
+
+
+def _flag(key: str) -> str:
+    """The flag that sets `key`: --rounds for method_options.rounds, --option NAME for other method options."""
+    if key in _FLAGS:
+        return _FLAGS[key]
+    setting, _, option = key.partition(".")
+    if not option:
+        return f"--{key.replace('_', '-')}"
+    if option in SHORTHANDS or setting == "method_options" and option in _METHOD_FLAGS:
+        return f"--{option.replace('_', '-')}"
+    kind = setting.removesuffix("_options")
+    return f"--{kind}-option {option}" if kind != "method" else f"--option {option}"
+
+
+_METHOD_FLAGS = ("rounds", "per_error", "one_shot")
+
+
+def changed_settings(config: RunConfig) -> dict[str, Any]:
+    """The settings that differ from their defaults, component options included (a new option with a default
+    changes nothing here)."""
+    changed = config.model_dump(mode="json", exclude_defaults=True)
+    defaults = {"method_options": _component_defaults("method", config.method),
+                "student_options": _component_defaults("student", config.student),
+                "teacher_options": _component_defaults("teacher", teacher_kind_of(config.teacher))}
+    for setting, default in defaults.items():
+        options = {key: value for key, value in getattr(config, setting).items() if default.get(key, object()) != value}
+        changed.pop(setting, None)
+        if options:
+            changed[setting] = options
+    return changed
+
+
+def _component_defaults(kind: registry.Kind, name: str) -> dict[str, Any]:
+    try:
+        return registry.component(kind, name).defaults()
+    except UserError:  # e.g. a python: student of an API run
+        return {}
 
 
 def config_yaml(config: RunConfig) -> str:

@@ -35,10 +35,6 @@ class StudentError(UserError):
     """The student spec or a saved student directory is not usable."""
 
 
-class BudgetExhausted(Exception):
-    """The run hit --max-teacher-calls or --max-tokens-budget; everything produced so far is kept."""
-
-
 def location(path: str | Path, line: int | None = None, column: int | None = None) -> str:
     where = str(path)
     if line is not None:

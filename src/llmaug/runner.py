@@ -9,6 +9,11 @@
       report.md report.html plots/
       summary.json         written last: the run is complete
 
+Round k trains its student on rounds/<k>/data.jsonl and finds errors (errors.jsonl); rounds/<k>/added.jsonl and
+rejected.jsonl hold what the teacher wrote in round k, which is what a row's provenance `round` says. Iterative
+methods write from round k's errors, so round k + 1 is the first to train on those rows; one-pass methods write
+before their only training, in round 0.
+
 Resume replays the method from the top: teacher calls come from the cache and finished trainings from each
 round's evaluation.json, so only unfinished work is done again, and the result equals an uninterrupted run.
 """
@@ -16,27 +21,30 @@ round's evaluation.json, so only unfinished work is done again, and the result e
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from llmaug import crashpoints
+from llmaug.candidates import Ask, candidates
+from llmaug.config import RunConfig, config_yaml
 from llmaug.data.example import Example, label_set
-from llmaug.data.io import atomic_dir, example_rows, save_examples, write_json_atomic, write_text_atomic
+from llmaug.data.io import save_examples
+from llmaug.evaluation import Evaluation, Evaluator
 from llmaug.filters.quality import QualityFilter, Rejected
-from llmaug.methods.base import ErrorCase, Evaluation, Method, TaskInfo
-from llmaug.rundir import claim_run_dir
+from llmaug.methods.base import Method, TaskInfo
+from llmaug.rundir import RunDirectory, claim_run_dir
 from llmaug.students.base import Student
-from llmaug.students.metrics import Metrics, evaluate
+from llmaug.students.metrics import Metrics
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
-from llmaug.teachers.teacher import Teacher
+from llmaug.teachers.teacher import BUDGET_FINISH, Teacher
 
 
 @dataclass
@@ -49,10 +57,12 @@ class RoundRecord:
     pool_accuracy: float
     test_accuracy: float | None
     test_macro_f1: float | None
-    teacher_requests: int
+    teacher_requests: int  # requests answered (from the teacher or its cache)
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
+    cost_usd: float | None  # None without a price table
+    failed_requests: int = 0  # requests that failed after every retry: no output
+    skipped_requests: int = 0  # requests the budget did not allow
     rejection_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -65,6 +75,7 @@ class RunResult:
     test: Metrics | None
     seconds: float
     quality: dict = field(default_factory=dict)
+    usage: dict = field(default_factory=dict)  # the teacher's whole-run Usage
 
     @property
     def added(self) -> list[Example]:
@@ -72,31 +83,21 @@ class RunResult:
 
 
 class RunContext:
-    """The services a method uses (see `llmaug.methods.base.Context`)."""
+    """The services a method uses (see `llmaug.methods.base.Context`): the teacher, the shared filters, the
+    evaluator that trains students, and the round records with their run-directory files."""
 
-    def __init__(
-        self,
-        teacher: Teacher,
-        student_factory,
-        task: TaskInfo,
-        seed: int,
-        test: list[Example] | None,
-        out: Path | None,
-        quality: QualityFilter,
-        console: Console,
-    ):
+    def __init__(self, method: Method, teacher: Teacher, evaluator: Evaluator, task: TaskInfo, seed: int,
+                 quality: QualityFilter, console: Console, rundir: RunDirectory | None):
+        self.method_name = method.name
         self.teacher = teacher
-        self.student_factory = student_factory
+        self.evaluator = evaluator
         self.task = task
         self.seed = seed
-        self.test = test
-        self.out = out
         self.quality = quality
         self.console = console
+        self.rundir = rundir
         self.rounds: list[RoundRecord] = []
-        self.last_evaluation: Evaluation | None = None
-        self.last_student: tuple[str, Student] | None = None
-        self._round_usage = Counter()
+        self._round_usage: Counter[str] = Counter()
 
     @property
     def teacher_identity(self) -> str:
@@ -106,17 +107,30 @@ class RunContext:
     def out_of_budget(self) -> bool:
         return self.teacher.exhausted
 
+    @property
+    def last_evaluation(self) -> Evaluation | None:
+        return self.evaluator.last
+
     def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]:
         with _progress(self.console) as progress:
             task = progress.add_task(stage, total=len(requests))
             responses = self.teacher.generate(requests, progress=lambda done, total: progress.update(task, completed=done))
         for response in responses:
-            if response.finish_reason == "budget":
+            if response.finish_reason == BUDGET_FINISH:
+                self._round_usage["skipped"] += 1
                 continue
             self._round_usage["requests"] += 1
+            self._round_usage["failed"] += response.finish_reason == "error"
             self._round_usage["prompt_tokens"] += response.prompt_tokens
             self._round_usage["completion_tokens"] += response.completion_tokens
         return responses
+
+    def generate_examples(self, asks: list[Ask], round: int, existing: list[Example], stage: str) -> tuple[list[Example], list[Rejected]]:
+        responses = self.generate([ask.request for ask in asks], stage)
+        made, unreadable, instructions = candidates(asks, responses, method=self.method_name, round=round,
+                                                    teacher=self.teacher_identity)
+        kept, dropped = self.filter(made, existing, instructions)
+        return kept, unreadable + dropped
 
     @contextlib.contextmanager
     def progress(self, stage: str, total: int | None):
@@ -125,122 +139,49 @@ class RunContext:
             yield lambda done: progress.update(task, completed=done)
 
     def artifact_dir(self, name: str) -> Path | None:
-        return self.out / name if self.out is not None else None
+        return self.rundir.path / name if self.rundir is not None else None
 
     def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example], error_folds: int | None = None) -> Evaluation:
-        fingerprint = self._fingerprint(data, pool) + f":{error_folds}"
-        saved = self._saved_evaluation(round, fingerprint, pool)
-        if saved is not None:
-            self.last_evaluation = saved
-            return saved
-        with _progress(self.console) as progress:
-            progress.add_task(f"round {round}: training the student on {len(data)} examples", total=None)
-            student = self._fit(data)
-            pool_predictions = student.predict(pool)
-            test_metrics = evaluate(student, self.test)[0] if self.test else None
-            if error_folds:
-                progress.add_task(f"round {round}: {error_folds}-fold held-out predictions for the seed rows", total=None)
-                pool_predictions = self._held_out_predictions(data, pool, pool_predictions, error_folds)
-        pool_metrics = _score(student, pool, pool_predictions)
-        errors = [ErrorCase(e, p) for e, p in zip(pool, pool_predictions) if not student.is_correct(e, p)]
-        evaluation = Evaluation(round, len(data), pool_metrics, errors, test_metrics)
-        self.last_student = (fingerprint, student)
-        self.last_evaluation = evaluation
-        if self.out is not None:
-            write_json_atomic(self._round_dir(round) / "evaluation.json", {
-                "fingerprint": fingerprint, "train_size": len(data), "pool": pool_metrics.model_dump(),
-                "test": test_metrics.model_dump() if test_metrics else None,
-                "errors": [{"id": c.example.id, "predicted": c.predicted} for c in errors],
-            })
-        return evaluation
-
-    def _held_out_predictions(self, data: list[Example], pool: list[Example], predictions: list[str], folds: int) -> list[str]:
-        seeds = [i for i, e in enumerate(pool) if e.is_seed]
-        predictions = list(predictions)
-        for held in _folds([pool[i] for i in seeds], folds, self.seed):
-            held_ids = {pool[seeds[j]].id for j in held}
-            train = [e for e in data if e.id not in held_ids and not held_ids.intersection(e.provenance.parent_ids)]
-            if len({e.label for e in train}) < 2:
-                continue
-            student = self._fit(train)
-            for j, predicted in zip(held, student.predict([pool[seeds[j]] for j in held])):
-                predictions[seeds[j]] = predicted
-        return predictions
+        return self.evaluator.evaluate(data, round, pool, error_folds)
 
     def filter(self, candidates, existing, instructions=None) -> tuple[list[Example], list[Rejected]]:
         crashpoints.reached("filter")
         return self.quality.apply(candidates, existing, self.task.labels or None, instructions)
 
     def end_round(self, round: int, data, added, rejected, evaluation) -> None:
-        evaluation = evaluation or self.last_evaluation
-        price = self.teacher.price
+        evaluation = evaluation or self.evaluator.last
         usage, self._round_usage = self._round_usage, Counter()
-        cost = (usage["prompt_tokens"] * price.prompt + usage["completion_tokens"] * price.completion) / 1e6 if price else 0.0
         record = RoundRecord(
             round=round, train_size=len(data), added=len(added), rejected=len(rejected),
             pool_errors=len(evaluation.errors), pool_accuracy=evaluation.pool.accuracy,
             test_accuracy=evaluation.test.accuracy if evaluation.test else None,
             test_macro_f1=evaluation.test.macro_f1 if evaluation.test else None,
             teacher_requests=usage["requests"], prompt_tokens=usage["prompt_tokens"],
-            completion_tokens=usage["completion_tokens"], cost_usd=round_cost(cost),
+            completion_tokens=usage["completion_tokens"], cost_usd=self._cost(usage),
+            failed_requests=usage["failed"], skipped_requests=usage["skipped"],
             rejection_reasons=dict(Counter(_reason_kind(r.reason) for r in rejected).most_common()),
         )
         self.rounds.append(record)
         self.console.print(_round_line(record))
-        if self.out is None:
-            return
-        folder = self._round_dir(round)
-        save_examples(data, folder / "data.jsonl")
-        save_examples(added, folder / "added.jsonl")
-        _write_jsonl(folder / "rejected.jsonl", [r.model_dump() for r in rejected])
-        _write_jsonl(folder / "errors.jsonl", [
-            {**example_rows([c.example])[0], "predicted": c.predicted} for c in evaluation.errors
-        ])
-        write_json_atomic(folder / "metrics.json", {
-            **record.__dict__,
-            "pool": evaluation.pool.model_dump(), "test": evaluation.test.model_dump() if evaluation.test else None,
-        })
+        if self.rundir is not None:
+            self.rundir.write_round(round, data, added, rejected, evaluation.errors, {
+                **record.__dict__,
+                "pool": evaluation.pool.model_dump(), "test": evaluation.test.model_dump() if evaluation.test else None,
+            })
 
     def save_json(self, name: str, payload) -> None:
-        if self.out is not None:
-            write_json_atomic(self.out / name, payload)
+        if self.rundir is not None:
+            self.rundir.save_json(name, payload)
 
-    def final_student(self, data: list[Example]) -> Student:
-        """The student trained on `data`: the one from the last round when it saw exactly this data."""
-        fingerprint = self._fingerprint(data, data)
-        if self.last_student is not None and self.last_student[0].split(":")[0] == fingerprint.split(":")[0]:
-            return self.last_student[1]
-        return self._fit(data)
+    def status(self, stage: str):
+        """A spinner for a step without a known length (training a student)."""
+        return self.progress(stage, None)
 
-    def _fit(self, data: list[Example]) -> Student:
-        crashpoints.reached("train")
-        return self.student_factory().fit(data, seed=self.seed)
-
-    def _fingerprint(self, data: list[Example], pool: list[Example]) -> str:
-        digest = hashlib.sha256()
-        for example in data:
-            digest.update(example.id.encode())
-        pool_digest = hashlib.sha256("".join(e.id for e in pool).encode()).hexdigest()[:12]
-        return f"{digest.hexdigest()[:24]}:{pool_digest}:{self.seed}"
-
-    def _saved_evaluation(self, round: int, fingerprint: str, pool: list[Example]) -> Evaluation | None:
-        if self.out is None:
+    def _cost(self, usage: Counter) -> float | None:
+        price = self.teacher.price
+        if price is None:
             return None
-        path = self._round_dir(round) / "evaluation.json"
-        try:
-            saved = json.loads(path.read_text())
-            if saved["fingerprint"] != fingerprint:
-                return None
-            by_id = {e.id: e for e in pool}
-            errors = [ErrorCase(by_id[item["id"]], item["predicted"]) for item in saved["errors"]]
-            test = Metrics.model_validate(saved["test"]) if saved["test"] else None
-            return Evaluation(round, saved["train_size"], Metrics.model_validate(saved["pool"]), errors, test)
-        except (OSError, ValueError, KeyError):
-            return None
-
-    def _round_dir(self, round: int) -> Path:
-        assert self.out is not None
-        return self.out / "rounds" / f"{round:03d}"
+        return round((usage["prompt_tokens"] * price.prompt + usage["completion_tokens"] * price.completion) / 1e6, 6)
 
 
 def run(
@@ -254,102 +195,116 @@ def run(
     task: TaskInfo | None = None,
     random_seed: int = 0,
     quality: QualityFilter | None = None,
-    config_text: str | None = None,
+    label_check: str = "auto",
+    config: RunConfig | None = None,
     output_format: str = "jsonl",
     console: Console | None = None,
 ) -> RunResult:
     """Run `method` on `seed` and return the augmented data, per-round records and the final student.
 
-    `student` is a spec string (`finetune`, `embed-lr`, `tfidf`, ...), a `Student` class or a zero-argument
-    factory; a fresh, untrained student is made for every round (training is always from scratch).
+    `teacher` is a `Teacher` or a spec string (`embedded`, `openai:gpt-4o-mini`, ...); `student` a spec string
+    (`finetune`, `embed-lr`, `tfidf`, ...), a `Student` class or a zero-argument factory: a fresh, untrained
+    student is made for every training (always from scratch). With `out`, everything is written to that run
+    directory, `config.yaml` included (an API run's seed and eval rows are saved beside it, so that
+    `llmaug run --resume OUT` and `llmaug run --config OUT/config.yaml` work for it too).
+    `label_check` (auto | none | centroid) is the embedding label check of the shared filters; auto turns it on
+    for teachers whose own labels are unreliable (the embedded 135M model).
     """
-    from llmaug.students.spec import make_student
-
     started = time.perf_counter()
     console = console or Console(stderr=True)
     out = Path(out) if out is not None else None
     own_teacher = isinstance(teacher, str)
     if own_teacher:
         teacher = Teacher(teacher, cache=out / "cache.sqlite" if out else None)
-    factory = (lambda: make_student(student)) if isinstance(student, str) else student
+    factory = student_factory(student)
     labels = label_set(seed)
     task = task or TaskInfo(labels=labels)
     if not task.labels:
         task.labels = labels
-    quality = (quality or QualityFilter()).fit(seed)
-    ctx = RunContext(teacher, factory, task, random_seed, eval, out, quality, console)
+    quality = (quality or default_quality(label_check, teacher)).fit(seed)
+    rundir = RunDirectory(out) if out is not None else None
+    evaluator = Evaluator(factory, random_seed, eval, rundir, status=None)
+    ctx = RunContext(method, teacher, evaluator, task, random_seed, quality, console, rundir)
+    evaluator.status = ctx.status
     try:
         with claim_run_dir(out) if out is not None else nullcontext():
-            if out is not None and config_text is not None:
-                write_text_atomic(out / "config.yaml", config_text)
+            if rundir is not None:
+                config = config or _api_config(rundir, method, seed, eval, teacher, student, random_seed, label_check, output_format)
+                rundir.write_config(config_yaml(config))
             data = method.algorithm(seed, ctx)
-            if ctx.last_evaluation is None or ctx.last_evaluation.train_size != len(data):
+            last = evaluator.last
+            if last is None or last.train_size != len(data):
                 ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
-            final_student = ctx.final_student(data)  # after the closing round, which may have trained it already
-            test = ctx.last_evaluation.test
-            result = RunResult(out, data, ctx.rounds, final_student, test, time.perf_counter() - started, quality.model_dump())
-            if out is not None:
-                _write_outputs(result, method, teacher, output_format)
+            final_student = evaluator.final_student(data)  # after the closing round, which may have trained it already
+            result = RunResult(out, data, ctx.rounds, final_student, evaluator.last.test, time.perf_counter() - started,
+                               quality.model_dump(), teacher.usage.model_dump())
+            if rundir is not None:
+                _write_outputs(rundir, result, method, teacher, output_format)
             return result
     finally:
         if own_teacher:
             teacher.close()
 
 
-def _write_outputs(result: RunResult, method: Method, teacher: Teacher, output_format: str) -> None:
+def default_quality(label_check: str, teacher: Teacher, centroid_top: int = 1) -> QualityFilter:
+    """The shared filters; `auto` turns the embedding label check on for teachers whose labels are unreliable."""
+    check = label_check
+    if check == "auto":
+        check = "none" if teacher.reliable_labels else "centroid"
+    return QualityFilter(centroid_top=centroid_top if check == "centroid" else None)
+
+
+def student_factory(student) -> Callable[[], Student]:
+    """A zero-argument factory of fresh students from a spec string, a `Student` class or a factory."""
+    if isinstance(student, str):
+        from llmaug.students.spec import make_student
+
+        make_student(student)  # a bad spec fails now, before any teacher call
+        return lambda: make_student(student)
+    return student
+
+
+def _api_config(rundir: RunDirectory, method: Method, seed: list[Example], eval: list[Example] | None, teacher: Teacher,
+                student, random_seed: int, label_check: str, output_format: str) -> RunConfig:
+    """What an API run records as config.yaml: its seed and eval rows saved beside it, and its components by spec
+    (a Python-object teacher or student by its identity, which cannot be rebuilt from the file)."""
+    save_examples(seed, rundir.path / "seed.jsonl")
+    if eval is not None:
+        save_examples(eval, rundir.path / "eval.jsonl")
+    options = getattr(teacher.backend, "options", None)
+    return RunConfig(
+        method=method.name, method_options=method.options(), dataset=None, fraction=None,
+        train=str(rundir.path / "seed.jsonl"), eval=str(rundir.path / "eval.jsonl") if eval is not None else None,
+        teacher=teacher.spec, teacher_options=options.model_dump(mode="json") if isinstance(options, BaseModel) else {},
+        student=_student_spec(student), student_options={}, seed=random_seed, label_check=label_check,
+        cache=teacher.cache is not None, max_teacher_calls=teacher.budget.max_calls,
+        max_tokens_budget=teacher.budget.max_tokens, price=teacher.price, output_format=output_format,
+    )
+
+
+def _student_spec(student) -> str:
+    if isinstance(student, str):
+        return student
+    kind = getattr(student, "kind", None)
+    return kind if isinstance(kind, str) else f"python:{getattr(student, '__name__', type(student).__name__)}"
+
+
+def _write_outputs(rundir: RunDirectory, result: RunResult, method: Method, teacher: Teacher, output_format: str) -> None:
     from llmaug.report import write_report
 
-    out = result.out
-    assert out is not None
-    save_examples(result.data, out / f"data.{output_format}")
-    with atomic_dir(out / "student") as staging:
-        result.student.save(staging)
-    write_json_atomic(out / "usage.json", teacher.usage.model_dump())
+    rundir.save_data(result.data, output_format)
+    rundir.save_student(result.student)
+    rundir.save_json("usage.json", teacher.usage.model_dump())
     write_report(result, method, teacher.identity)
-    write_json_atomic(out / "summary.json", {
+    rundir.save_json("summary.json", {
         "method": method.name, "options": method.options(), "rounds": [r.__dict__ for r in result.rounds],
         "final_size": len(result.data), "added": len(result.added),
         "test": result.test.model_dump() if result.test else None, "seconds": round(result.seconds, 1),
     })
 
 
-def _folds(examples: list[Example], k: int, seed: int) -> list[list[int]]:
-    """Stratified k-fold index lists (as even as small classes allow)."""
-    import random
-
-    by_label: dict[str | None, list[int]] = {}
-    for i, example in enumerate(examples):
-        by_label.setdefault(example.label, []).append(i)
-    rng = random.Random(seed)
-    folds: list[list[int]] = [[] for _ in range(min(k, len(examples)))]
-    position = 0
-    for label in sorted(by_label, key=str):
-        members = by_label[label]
-        rng.shuffle(members)
-        for i in members:
-            folds[position % len(folds)].append(i)
-            position += 1
-    return [sorted(f) for f in folds if f]
-
-
-def _score(student: Student, pool: list[Example], predictions: list[str]) -> Metrics:
-    from llmaug.students.metrics import score
-
-    gold = [e.label if e.label is not None else (e.answer or "") for e in pool]
-    correct = [student.is_correct(e, p) for e, p in zip(pool, predictions)]
-    return score(gold, predictions, labels=list(student.labels) or None, correct=correct)
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-
-
 def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0]
-
-
-def round_cost(cost: float) -> float:
-    return round(cost, 6)
 
 
 def _round_line(record: RoundRecord) -> str:

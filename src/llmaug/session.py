@@ -1,4 +1,6 @@
-"""From a RunConfig to a finished run: load and sample data, build teacher, student and method, call the runner."""
+"""From settings to a finished run: resolve the config, load and sample the data, build the method, teacher and
+student from the registry, and hand them to `llmaug.runner.run`, the one code path every run takes (the CLI's
+and the Python API's)."""
 
 from __future__ import annotations
 
@@ -6,13 +8,15 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from llmaug.config import RunConfig, config_yaml, load_config
+from llmaug import registry
+from llmaug.config import RunConfig, load_config, teacher_kind_of
 from llmaug.data import (
     BUNDLED, Columns, check_eval_labels, check_trainable, load_examples, resolve_dataset_folder,
     sample_fraction, sample_per_class,
@@ -20,41 +24,43 @@ from llmaug.data import (
 from llmaug.data.example import Example, label_set
 from llmaug.data.sampling import sample_n
 from llmaug.errors import ConfigError, UserError
-from llmaug.filters.quality import QualityFilter
-from llmaug.methods import METHOD_CLASSES, Method, TaskInfo
-from llmaug.rundir import claim_run_dir
+from llmaug.methods import Method, TaskInfo
+from llmaug.rundir import claim_run_dir, is_run_dir
 from llmaug.runner import RunResult, run
 from llmaug.teachers import Budget, ResponseCache, Teacher
-from llmaug.teachers.base import Backend
-from llmaug.teachers.spec import backend_from_spec
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # safe to print back: API keys do not look like this
 
 
-def start_run(config_path: Path | None, overrides: dict[str, Any], resume: Path | None, console: Console) -> RunResult:
+def resolve_run_config(config_path: Path | None, overrides: Mapping[str, Any], flags: Mapping[str, str],
+                       resume: Path | None) -> RunConfig:
+    """The fully resolved settings of a run: a resumed run's own, or the file's with the flags on top."""
     if resume is not None:
-        config = _resumed_config(resume, overrides)
+        config = _resumed_config(resume, overrides, flags)
     else:
-        config = load_config(config_path, overrides)
-    out = Path(config.out or f"runs/{config.method}-{Path(config.dataset or config.train).stem}-s{config.seed}")
-    config = config.model_copy(update={"out": str(out)})
-    _check_run_dir(out, config, resuming=resume is not None)
+        config = load_config(config_path, overrides, flags)
+    return config.model_copy(update={"out": str(run_dir_of(config))})
+
+
+def run_dir_of(config: RunConfig) -> Path:
+    return Path(config.out or f"runs/{config.method}-{Path(config.dataset or config.train).stem}-s{config.seed}")
+
+
+def start_run(config: RunConfig, console: Console, resuming: bool = False) -> RunResult:
+    out = run_dir_of(config)
+    _check_run_dir(out, config, resuming)
     # Everything that can be wrong with the input is checked before the run directory is made.
     seed, test = load_run_data(config)
     method = build_method(config)
-    student = _student_factory(config)
-    task, quality = task_info(config, seed), quality_filter(config)
-    budget = Budget(max_calls=config.max_teacher_calls, max_tokens=config.max_tokens_budget)
-    backend = _teacher_backend(config)
+    task = task_info(config, seed)
+    backend_options = _teacher_options(config)
     created = not out.exists()
     with claim_run_dir(out):  # before the cache opens: a refused second process writes nothing
-        teacher = Teacher(backend, cache=out / "cache.sqlite" if config.cache else None, budget=budget, price=config.price)
+        teacher = build_teacher(config, out, backend_options)
         try:
             return run(
-                method, seed, teacher=teacher, student=student, eval=test, out=out,
-                task=task, random_seed=config.seed, config_text=config_yaml(config),
-                quality=quality,
+                method, seed, teacher=teacher, student=lambda: make_configured_student(config), eval=test, out=out,
+                task=task, random_seed=config.seed, label_check=config.label_check, config=config,
                 output_format=config.output_format, console=console,
             )
         except UserError:
@@ -65,32 +71,44 @@ def start_run(config_path: Path | None, overrides: dict[str, Any], resume: Path 
             teacher.close()
 
 
-def _teacher_backend(config: RunConfig) -> Backend:
-    try:
-        return backend_from_spec(config.teacher, **_teacher_options(config))
-    except TypeError as err:
-        raise ConfigError(f"bad teacher option: {err}", "teacher_options") from None
+def build_method(config: RunConfig) -> Method:
+    options = dict(config.method_options)
+    if config.match_budget is not None:
+        if "total" not in registry.METHODS[config.method].options_model.model_fields:
+            raise ConfigError(f"method {config.method!r} cannot match another run's budget; paraphrase and zerogen can",
+                              "--match-budget")
+        options["total"] = teacher_calls(Path(config.match_budget))
+    return registry.METHODS[config.method].load()(**options)
+
+
+def build_teacher(config: RunConfig, out: Path, backend_options: dict[str, Any] | None = None) -> Teacher:
+    return Teacher(
+        config.teacher, cache=out / "cache.sqlite" if config.cache else None,
+        budget=Budget(max_calls=config.max_teacher_calls, max_tokens=config.max_tokens_budget), price=config.price,
+        **(backend_options if backend_options is not None else _teacher_options(config)),
+    )
+
+
+def make_configured_student(config: RunConfig):
+    from llmaug.students import make_student
+
+    return make_student(config.student, **config.student_options)
 
 
 def _teacher_options(config: RunConfig) -> dict[str, Any]:
-    """The backend options, with `api_key_env` checked: keys live in the environment, never in a config."""
+    """The backend's options; a key is read from the environment variable `api_key_env` names, never a file. A
+    variable other than the backend's default must be set (the default may be unset: servers without keys)."""
     options = dict(config.teacher_options)
-    for name in options:
-        if "key" in name.lower() or "token" in name.lower() or "secret" in name.lower():
-            raise ConfigError("API keys are read from the environment only: export the key and set api_key_env to the "
-                              "variable's name", f"teacher_options.{name}")
-    if config.api_key_env is None:
-        return options
-    if not config.teacher.startswith(("openai:", "openai-compatible:")):
-        raise ConfigError("applies to openai and openai-compatible teachers only", "api_key_env")
-    if not ENV_NAME.match(config.api_key_env):
-        # Never echo the value: a user who pasted the key itself here must not see it printed back.
-        raise ConfigError("must name an environment variable (e.g. OPENAI_API_KEY), not hold the key itself", "api_key_env")
-    if not os.environ.get(config.api_key_env):
-        shown = config.api_key_env if CONVENTIONAL_ENV_NAME.match(config.api_key_env) else "it names"
+    env = options.get("api_key_env")
+    if env is not None and env != _default_key_env(config) and not os.environ.get(env):
+        shown = env if CONVENTIONAL_ENV_NAME.match(env) else "it names"
         raise ConfigError(f"the environment variable {shown} is not set; export the API key in it", "api_key_env")
-    options["api_key_env"] = config.api_key_env
     return options
+
+
+def _default_key_env(config: RunConfig) -> str | None:
+    model = registry.TEACHERS[teacher_kind_of(config.teacher)].options_model
+    return model.model_fields["api_key_env"].default
 
 
 def _remove_unused_run_dir(out: Path, created: bool) -> None:
@@ -106,13 +124,13 @@ def _remove_unused_run_dir(out: Path, created: bool) -> None:
     shutil.rmtree(out, ignore_errors=True)
 
 
-def _resumed_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
+def _resumed_config(run_dir: Path, overrides: Mapping[str, Any], flags: Mapping[str, str]) -> RunConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise ConfigError("not a run directory (no config.yaml)", run_dir)
-    given = {k: v for k, v in overrides.items() if v is not None and k not in ("out",)}
+    given = [flags.get(key, key) for key, value in overrides.items() if value is not None and key != "out"]
     if given:
-        raise ConfigError(f"--resume takes the run's own settings; drop {', '.join('--' + k.replace('_', '-') for k in given)}", "--resume")
+        raise ConfigError(f"--resume takes the run's own settings; drop {', '.join(given)}", "--resume")
     # The folder may have been moved or copied since: it, not the `out` recorded inside, is the run directory.
     return load_config(path, {"out": str(run_dir)})
 
@@ -120,8 +138,12 @@ def _resumed_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
 def _check_run_dir(out: Path, config: RunConfig, resuming: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError("exists and is not a folder; choose another --out", out)
+    if resuming or not out.exists():
+        return
+    if not is_run_dir(out) and any(out.iterdir()):
+        raise ConfigError("is a folder with other files in it, not a run directory; choose an empty or new --out", out)
     saved = out / "config.yaml"
-    if resuming or not saved.exists():
+    if not saved.exists():
         return
     previous = load_config(saved, {}).model_dump(mode="json")
     if _without_out(previous) != _without_out(config.model_dump(mode="json")):
@@ -161,25 +183,6 @@ def load_run_data(config: RunConfig) -> tuple[list[Example], list[Example] | Non
     return seed, test
 
 
-def build_method(config: RunConfig) -> Method:
-    cls = METHOD_CLASSES.get(config.method)
-    if cls is None:
-        raise ConfigError(f"method {config.method!r} is not available in this version; choose from {', '.join(METHOD_CLASSES)}", "--method")
-    options = dict(config.method_options)
-    if config.method in ("llm2llm", "s3"):
-        if config.rounds is not None:
-            options.setdefault("rounds", config.rounds)
-        options.setdefault("per_error", config.per_error)
-    if config.match_budget is not None:
-        if config.method not in ("paraphrase", "zerogen"):
-            raise ConfigError("only the paraphrase and zerogen baselines can match another run's budget", "--match-budget")
-        options["total"] = teacher_calls(Path(config.match_budget))
-    try:
-        return cls(**options)
-    except TypeError as err:
-        raise ConfigError(f"bad option for method {config.method!r}: {err}", "method_options") from None
-
-
 def teacher_calls(run_dir: Path) -> int:
     """The teacher requests a finished run made (answered from its cache or not), from its summary.json."""
     try:
@@ -199,19 +202,3 @@ def task_info(config: RunConfig, seed: list[Example]) -> TaskInfo:
         unit=config.unit or (bundled.unit if bundled else "text"),
         labels=label_set(seed), label_descriptions=descriptions, kind=kind,
     )
-
-
-def quality_filter(config: RunConfig) -> QualityFilter:
-    """The shared filters; the embedding label check is on by default for the weak embedded teacher, whose own
-    label judgement is at chance (docs/embedded-teacher.md)."""
-    check = config.label_check
-    if check == "auto":
-        check = "centroid" if config.teacher.startswith("embedded") else "none"
-    return QualityFilter(centroid_top=config.centroid_top if check == "centroid" else None)
-
-
-def _student_factory(config: RunConfig):
-    from llmaug.students import make_student
-
-    make_student(config.student, **config.student_options)  # fail fast on a bad spec, before any teacher call
-    return lambda: make_student(config.student, **config.student_options)

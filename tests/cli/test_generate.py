@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 from llmaug.data import Example, load_examples, save_examples
 from llmaug.testing.fake_openai import FakeOpenAIServer
@@ -32,7 +33,24 @@ def test_generate_per_row_and_per_label_with_provenance_and_cache(tmp_path, caps
         assert p.teacher.startswith("openai-compatible:") and p.prompt.startswith("paraphrase@") and p.raw_output
     zero = load_examples(tmp_path / "zero.jsonl")
     assert {e.provenance.method for e in zero} == {"zerogen"} and all(e.provenance.parent_ids == [] for e in zero)
-    assert "wrote 6 examples" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote 6 examples" in out and "rows.csv.rejected.jsonl" in out and "rows.csv.cache.sqlite" in out
+    assert (tmp_path / "rows.csv.cache.sqlite").is_file()  # the cache sits beside the output, in plain sight
+    for name in ("rows.csv", "zero.jsonl"):
+        lines = (tmp_path / f"{name}.rejected.jsonl").read_text().splitlines()
+        assert all(json.loads(line)["reason"] and json.loads(line)["id"] for line in lines)
+
+
+def test_generate_writes_each_rejection_with_its_reason_and_raw_output(tmp_path, run_cli):
+    save_examples([Example.create(t, l) for t, l in SEEDS], tmp_path / "seed.jsonl")
+    answers = itertools.cycle(["Where is the famous harbour of Oslo ?", "Sure! I'd be happy to help.", ""])
+    with FakeOpenAIServer(responder=lambda body: next(answers)) as server:
+        assert run_cli(["generate", "--train", str(tmp_path / "seed.jsonl"), "--teacher",
+                        f"openai-compatible:{server.base_url}@m", "--out", str(tmp_path / "out.jsonl"), "--per-row", "1"]) == 0
+    rejected = [json.loads(line) for line in (tmp_path / "out.jsonl.rejected.jsonl").read_text().splitlines()]
+    assert len(load_examples(tmp_path / "out.jsonl")) == 1 and len(rejected) == 2
+    assert {r["raw_output"] for r in rejected} == {"Sure! I'd be happy to help.", ""}
+    assert all(r["id"] and r["reason"] for r in rejected)
 
 
 def test_generate_needs_exactly_one_of_per_row_and_per_label(tmp_path, capsys, run_cli):

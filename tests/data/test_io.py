@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from llmaug.data import Columns, Example, atomic_path, load_examples, save_examples, write_json_atomic, write_text_atomic
+from llmaug.atomic import atomic_path, write_json_atomic, write_text_atomic
+from llmaug.data import Columns, Example, load_examples, save_examples
 from llmaug.data import io as data_io
 from llmaug.data.io import MAX_FIELD_CHARS
 from llmaug.errors import DataError
@@ -469,7 +470,7 @@ def test_failed_hf_save_keeps_previous_folder(tmp_path, labelled_examples, monke
     target = save_examples(labelled_examples, tmp_path / "folder")
 
     def broken_save(self, path, *args, **kwargs):
-        os.makedirs(path)
+        os.makedirs(path, exist_ok=True)
         (open(os.path.join(path, "half-written.arrow"), "w")).close()
         raise RuntimeError("save failed")
 
@@ -518,3 +519,25 @@ def test_writes_create_missing_parent_folders(tmp_path, labelled_examples):
     for name in ("a/b/set.jsonl", "c/d/folder"):
         target = save_examples(labelled_examples, tmp_path / name)
         assert load_examples(target) == labelled_examples
+
+
+def test_a_symlink_loop_is_reported_as_a_loop_and_a_dangling_link_as_broken(tmp_path):
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(loop)
+    with pytest.raises(DataError, match="symbolic link loop"):
+        load_examples(loop)
+    dangling = tmp_path / "gone.jsonl"
+    dangling.symlink_to(tmp_path / "never-written.jsonl")
+    with pytest.raises(DataError, match="broken symbolic link"):
+        load_examples(dangling)
+
+
+def test_labels_of_different_types_that_merge_into_one_class_are_named(tmp_path, caplog):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": "1"}\n{"text": "c", "label": 0}\n')
+    with caplog.at_level("WARNING", logger="llmaug.data.io"):
+        examples = load_examples(path)
+    assert [e.label for e in examples] == ["1", "1", "0"]
+    [record] = caplog.records
+    assert "'1'" in record.getMessage() and f"number (first at {path}:1)" in record.getMessage()
+    assert f"text (first at {path}:2)" in record.getMessage()

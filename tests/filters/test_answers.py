@@ -109,7 +109,7 @@ def test_thousands_separators_and_trailing_zeros_do_not_change_a_number(whole, c
 def test_parse_qa_items_never_raises_and_gives_a_reason_for_every_rejection(text):
     items, rejected = parse_qa_items(text)
     assert all(isinstance(item, QAItem) and item.question and item.answer for item in items)
-    assert all(r.reason for r in rejected)
+    assert all(rejected)
     assert items or rejected
 
 
@@ -155,7 +155,7 @@ def test_parse_qa_items_splits_several_items():
 )
 def test_parse_qa_items_rejects_with_a_reason(text, reason):
     items, rejected = parse_qa_items(text)
-    assert items == [] and [r.reason for r in rejected] == [reason]
+    assert items == [] and rejected == [reason]
 
 
 def test_an_item_cut_off_at_the_token_limit_is_rejected_but_earlier_items_are_kept():
@@ -163,7 +163,7 @@ def test_an_item_cut_off_at_the_token_limit_is_rejected_but_earlier_items_are_ke
             "2. Question: What is 40 + 40?\nAnswer: 40 + 40 = 80\n#### 8")  # "80" cut short
     items, rejected = parse_qa_items(text, cut_off=True)
     assert [item.question for item in items] == ["What is 2 + 3?"]
-    assert [r.reason for r in rejected] == [REASON_CUT_OFF]
+    assert rejected == [REASON_CUT_OFF]
 
 
 def test_a_real_weak_teacher_output_is_rejected_for_a_final_number_its_steps_never_reach():
@@ -173,4 +173,4 @@ def test_a_real_weak_teacher_output_is_rejected_for_a_final_number_its_steps_nev
             "to eat?\nAnswer: The meal was 20% of 180 dollars = 0.2 * 180 = $40. The student needs 20 / 2 = 10 "
             "dollars. He eats 10 * 1.4 = $16. The rest was left over for the dinner.\n#### 4")
     _, rejected = parse_qa_items(text)
-    assert [r.reason for r in rejected] == [REASON_UNSUPPORTED]
+    assert rejected == [REASON_UNSUPPORTED]

@@ -6,19 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmaug.filters.parsing import (
-    REASON_AMBIGUOUS_LABEL,
-    REASON_ECHO,
-    REASON_EMPTY,
-    REASON_NO_LABEL,
-    REASON_UNKNOWN_LABEL,
-    REASON_UNPARSEABLE,
-    Rejection,
-    clean_item,
-    extract_label,
-    parse_items,
-    parse_labelled_items,
-)
+from llmaug.filters.parsing import clean_item, extract_label, parse_items
 
 TREC = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 SENTIMENT = ["negative", "positive"]
@@ -225,98 +213,6 @@ def test_extract_label_with_multi_word_and_case_twin_labels():
     assert extract_label("anything", []) is None
 
 
-# ------------------------------------------------------------------------------------------- parse_labelled_items
-
-
-def test_labelled_numbered_list_in_several_styles():
-    output = (
-        "Sure! Here are some examples:\n"
-        "1. What is the capital of Peru? Label: LOC\n"
-        "2. Who wrote Dracula?\nLabel: HUM\n"
-        "3. NUM: How many moons does Mars have?\n"
-        "4. What is a violin? (ENTY)\n"
-        "5. What does CPU stand for? - abbreviation\n"
-        "6. Why is the sky blue? Label: WEATHER\n"
-        "7. When did WW2 end?\n"
-    )
-    pairs, rejections = parse_labelled_items(output, TREC)
-    assert pairs == [
-        ("What is the capital of Peru?", "LOC"),
-        ("Who wrote Dracula?", "HUM"),
-        ("How many moons does Mars have?", "NUM"),
-        ("What is a violin?", "ENTY"),
-        ("What does CPU stand for?", "ABBR"),
-    ]
-    assert [r.reason for r in rejections] == [REASON_UNKNOWN_LABEL, REASON_NO_LABEL]
-    assert rejections[0].text == "6. Why is the sky blue? Label: WEATHER"
-
-
-def test_labelled_records_label_after_or_before_text():
-    after = "Text: Where is Rome?\nLabel: LOC\n\nText: Who is Bob?\nLabel: human"
-    before = "Label: LOC\nText: Where is Rome?\nLabel: HUM\nText: Who is Bob?"
-    expected = [("Where is Rome?", "LOC"), ("Who is Bob?", "HUM")]
-    assert parse_labelled_items(after, TREC) == (expected, [])
-    assert parse_labelled_items(before, TREC) == (expected, [])
-
-
-def test_labelled_json_objects_fenced_and_truncated():
-    output = (
-        "```json\n[\n"
-        '  {"text": "A triumph of acting.", "label": "positive"},\n'
-        '  {"text": "Two hours I will never get back.", "sentiment": "Negative"},\n'
-        '  {"text": "Meh.", "label": "neutral"},\n'
-        '  {"label": "positive"},\n'
-        '  {"text": "Loved every minute", "lab'
-    )
-    pairs, rejections = parse_labelled_items(output, SENTIMENT)
-    assert pairs == [("A triumph of acting.", "positive"), ("Two hours I will never get back.", "negative")]
-    assert [(r.reason, r.text) for r in rejections] == [
-        (REASON_UNKNOWN_LABEL, '{"text": "Meh.", "label": "neutral"}'),
-        (REASON_EMPTY, '{"label": "positive"}'),
-    ]
-
-
-def test_labelled_ambiguous_label_is_rejected():
-    pairs, rejections = parse_labelled_items("1. Great but long. Label: positive or negative", SENTIMENT)
-    assert pairs == [] and rejections == [Rejection("1. Great but long. Label: positive or negative", REASON_AMBIGUOUS_LABEL)]
-
-
-def test_labelled_echo_of_prompt_is_rejected():
-    prompt = "Category: LOC\nExample: Where is the Louvre?\nWrite 2 new questions, one per line."
-    output = "Where is the Louvre? Label: LOC\nWhere is Machu Picchu? Label: LOC"
-    pairs, rejections = parse_labelled_items(output, TREC, prompt=prompt)
-    assert pairs == [("Where is Machu Picchu?", "LOC")]
-    assert rejections == [Rejection("Where is the Louvre? Label: LOC", REASON_ECHO)]
-
-
-def test_labelled_empty_and_unparseable_outputs():
-    assert parse_labelled_items("   \n", TREC) == ([], [Rejection("   \n", REASON_EMPTY)])
-    assert parse_labelled_items("Sure! Here are the examples:", TREC) == (
-        [], [Rejection("Sure! Here are the examples:", REASON_UNPARSEABLE)]
-    )
-
-
-def test_labelled_cue_word_inside_the_text():
-    pairs, rejections = parse_labelled_items("I took a yoga class: loved it - positive", SENTIMENT)
-    assert pairs == [("I took a yoga class: loved it", "positive")] and rejections == []
-
-
-def test_long_outputs_parse_in_linear_time():
-    wrapped = "1. A review that goes on\n" + "and on without an end\n" * 3000
-    listed = "\n".join(f"{n}. Question number {n}? Label: NUM" for n in range(1, 3001))
-    started = time.perf_counter()
-    assert len(parse_items(wrapped)) == 1
-    pairs, _ = parse_labelled_items(listed, TREC)
-    assert len(pairs) == 3000
-    assert extract_label("LOC HUM " * 5000, TREC) is None
-    assert time.perf_counter() - started < 10  # about 0.3 s; quadratic code took minutes
-
-
-def test_labelled_dash_inside_text_is_not_a_separator():
-    pairs, rejections = parse_labelled_items("A well-made - if slow - drama", SENTIMENT)
-    assert pairs == [] and [r.reason for r in rejections] == [REASON_NO_LABEL]
-
-
 # ------------------------------------------------------------------------------------------- properties
 
 weak_teacher_text = st.lists(
@@ -347,15 +243,6 @@ def test_parse_items_never_raises_and_returns_clean_strings(text, max_items):
     assert all(isinstance(item, str) and item and item == item.strip() for item in items)
     if max_items is not None:
         assert len(items) <= max_items
-
-
-@settings(max_examples=300, deadline=None)
-@given(text=weak_teacher_text | st.text(), labels=label_lists)
-def test_parse_labelled_items_accepts_only_known_labels(text, labels):
-    pairs, rejections = parse_labelled_items(text, labels)
-    assert all(item and item == item.strip() and label in labels for item, label in pairs)
-    assert all(isinstance(r, Rejection) and r.reason for r in rejections)
-    assert pairs or rejections
 
 
 markup_heavy_text = st.text(alphabet=st.sampled_from("ab :.-()[]\"'LabelClss?!#*1\n"), min_size=1, max_size=30)

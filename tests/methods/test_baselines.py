@@ -125,11 +125,12 @@ def test_zerogen_on_real_premises_writes_second_texts_for_seed_first_texts():
         assert example.text_pair.startswith("Which new question") and example.provenance.prompt == "zerogen-on-premise@1"
 
 
-def test_outputs_the_budget_did_not_allow_are_logged_as_rejections():
+def test_requests_the_budget_did_not_allow_are_counted_as_skipped_not_rejected():
     teacher, _ = numbered_teacher(batch_size=1, budget=Budget(max_calls=3))
     result = run(Paraphrase(per_example=2), seed_set(), teacher=teacher, student="tfidf")
     assert len(result.added) == 3
-    assert result.rounds[0].rejection_reasons == {"no output": 5}
+    assert result.rounds[0].rejection_reasons == {} and result.rounds[0].rejected == 0
+    assert result.rounds[0].skipped_requests == 5 and result.rounds[0].teacher_requests == 3
 
 
 def test_match_budget_gives_the_baseline_the_teacher_calls_of_a_finished_run(tmp_path):
@@ -144,7 +145,7 @@ def test_match_budget_gives_the_baseline_the_teacher_calls_of_a_finished_run(tmp
 
 
 def test_match_budget_is_refused_for_other_methods_and_unfinished_runs(tmp_path):
-    with pytest.raises(ConfigError, match="only the paraphrase and zerogen"):
+    with pytest.raises(ConfigError, match="cannot match another run's budget"):
         build_method(RunConfig(method="s3", match_budget=str(tmp_path)))
     with pytest.raises(ConfigError, match="not a finished run directory"):
         build_method(RunConfig(method="zerogen", match_budget=str(tmp_path)))
@@ -159,7 +160,9 @@ def test_end_to_end_with_the_embedded_teacher(method, tmp_path):
     seeds = sample_per_class(load_bundled("trec6"), 2, seed=0)
     test = sample_per_class(load_bundled("trec6", "test"), 5, seed=0)
     with Teacher("embedded", threads=1, cache=tmp_path / "cache.sqlite") as teacher:
-        result = run(method, seeds, teacher=teacher, student="embed-lr", eval=test,
+        # Without the embedding label check (on by default for this teacher): label-only generation by a 135M
+        # model rarely fits its label, and this test is about the method's flow, not about filtering.
+        result = run(method, seeds, teacher=teacher, student="embed-lr", eval=test, label_check="none",
                      task=TaskInfo(description="question classification", unit="question"), out=tmp_path / "run")
     record = result.rounds[0]
     assert record.teacher_requests == {"paraphrase": 12, "zerogen": 24}[method.name]

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from llmaug.data import Example, Provenance
+from llmaug.data import Example, Provenance, load_examples
 from llmaug.methods import LLM2LLM, TaskInfo
 from llmaug.runner import run
 from llmaug.students.base import Student
@@ -123,7 +123,7 @@ def test_every_synthetic_row_has_full_provenance():
     for example in result.added:
         p: Provenance = example.provenance
         assert p.origin == "synthetic" and p.method == "llm2llm"
-        assert p.round in (1, 2)
+        assert p.round in (0, 1)  # written from round 0's or round 1's errors
         assert len(p.parent_ids) == 1 and p.parent_ids[0] in seed_ids
         assert p.teacher == "function:scripted"
         assert p.prompt == "llm2llm-classification@2"
@@ -156,7 +156,7 @@ def test_one_shot_spends_rounds_times_errors_in_one_go():
     result = run(LLM2LLM(rounds=3, one_shot=True, error_source="train"), seed_set(), teacher=teacher, student=AlwaysWrong)
     assert len(backend.requests) == 18
     assert len(AlwaysWrong.instances) == 2  # trained on seeds, then once on seeds + all new data
-    assert {e.provenance.round for e in result.added} == {1}
+    assert {e.provenance.round for e in result.added} == {0}  # all written from round 0's errors
 
 
 def test_task_description_and_label_description_reach_the_prompt():
@@ -198,8 +198,11 @@ def test_method_run_api_and_run_directory(tmp_path):
 
     counter = itertools.count()
     teacher = Teacher(FunctionBackend(lambda r: f"Which ocean number {next(counter)} borders Chile ?"), price=Price(prompt=1.0, completion=2.0))
-    result = LLM2LLM(rounds=1, error_source="train").run(seed_set(), teacher=teacher, student=AlwaysWrong, eval=seed_set(), out=tmp_path / "run")
+    result = run(LLM2LLM(rounds=1, error_source="train"), seed_set(), teacher=teacher, student=AlwaysWrong, eval=seed_set(),
+                 out=tmp_path / "run")
     assert len(result.added) == 6 and result.rounds[0].cost_usd > 0
+    added = load_examples(tmp_path / "run" / "rounds" / "000" / "added.jsonl")
+    assert added == result.added and {e.provenance.round for e in added} == {0}  # the folder and provenance agree
     for name in ("data.jsonl", "report.md", "report.html", "summary.json", "usage.json", "student/llmaug_student.json",
                  "rounds/000/added.jsonl", "rounds/000/errors.jsonl", "rounds/000/metrics.json", "rounds/001/data.jsonl"):
         assert (tmp_path / "run" / name).exists(), name

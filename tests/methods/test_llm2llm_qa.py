@@ -89,7 +89,7 @@ def test_new_problems_carry_their_solution_and_full_provenance(tmp_path):
     assert new.label is None and new.text.startswith("Sara has") and new.text.endswith("?")
     assert re.fullmatch(r"Sara has (\d+) \+ 5 = (\d+) stickers\.\n#### \2", new.answer)
     p = new.provenance
-    assert p.origin == "synthetic" and p.method == "llm2llm" and p.round == 1 and p.parent_ids == [mia.id]
+    assert p.origin == "synthetic" and p.method == "llm2llm" and p.round == 0 and p.parent_ids == [mia.id]
     assert p.teacher == "function:scripted" and p.prompt == "llm2llm-qa@1"
     assert p.sample_index is not None and p.raw_output.startswith("Sure!\n1. Question:")
     saved = [json.loads(line) for line in (tmp_path / "run" / "data.jsonl").read_text().splitlines()]

@@ -181,7 +181,7 @@ def test_sentence_pairs_and_bad_options_are_refused(tiny_model):
     pairs = [Example.create("A man sleeps .", "yes", text_pair="A person rests ."), Example.create("It rains .", "no", text_pair="It is dry .")]
     with pytest.raises(UserError, match="single texts"):
         run(msp(tiny_model), pairs, teacher=silent_teacher()[0], student="tfidf")
-    with pytest.raises(ConfigError, match="unknown mixer"):
+    with pytest.raises(ConfigError, match="option 'mixer' of method 'msp'"):
         MSP(mixer="sum")
     with pytest.raises(ConfigError, match="keep_fraction"):
         MSP(keep_fraction=0)

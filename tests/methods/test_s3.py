@@ -108,12 +108,12 @@ def test_student_trains_from_scratch_on_synthetic_rows_only_and_ees_spawns_only_
     ees = prompts_of(backend, "similar to this one")
     quoted = [next(text for text, _ in SEED_ROWS if text in r.messages[-1].content) for r in ees]
     assert sorted(quoted) == sorted(list(HARD) * 2)  # each wrong real row, once per EES round
-    children = [e for e in result.data if e.provenance.round in (1, 2)]
+    children = [e for e in result.data if e.provenance.parent_ids]  # the extrapolations, written in rounds 0 and 1
     by_id = {e.id: e for e in seeds}
     for child in children:
         parent = by_id[child.provenance.parent_ids[0]]
         assert parent.text in HARD and child.label == parent.label
-    assert [r.added for r in result.rounds] == [6, 2, 2]
+    assert [r.added for r in result.rounds] == [8, 2, 0]  # what each round wrote: seed synthesis + its errors' children
     assert [r.pool_errors for r in result.rounds] == [2, 2, 2]
 
 
@@ -147,10 +147,10 @@ def test_sentence_pairs_are_written_whole_then_extrapolated_with_the_same_first_
     ]
     HardRows.hard = {"Rome is the capital of Italy."}
     result = run(S3(rounds=1, per_label=2), pairs, teacher=teacher, student=HardRows)
-    seed_rows = [e for e in result.data if e.provenance.round == 0]
+    seed_rows = [e for e in result.data if not e.provenance.parent_ids]
     assert len(seed_rows) == 4 and all(e.text_pair and e.text.startswith("A premise") for e in seed_rows)
     assert all(r.messages[-1].content.count("pair") for r in prompts_of(backend, "different reasons"))
-    [child] = [e for e in result.data if e.provenance.round == 1]
+    [child] = [e for e in result.data if e.provenance.parent_ids]
     assert child.text == "Rome is the capital of Italy." and child.text_pair.startswith("A new hypothesis")
     assert child.label == "entailment"
 
@@ -178,7 +178,8 @@ def test_every_synthetic_row_has_full_provenance_and_reruns_are_identical():
         p = example.provenance
         assert p.origin == "synthetic" and p.method == "s3" and p.teacher == "function:scripted"
         assert p.prompt in ("s3-seed@1", "s3-extrapolate@1") and p.sample_index is not None and p.raw_output
-        assert (p.round == 0) == (p.parent_ids == [])
+        assert p.round == 0  # seed synthesis and the children of round 0's errors: both written in round 0
+        assert (p.prompt == "s3-seed@1") == (p.parent_ids == [])
 
 
 def test_rationales_are_saved_for_review(tmp_path):

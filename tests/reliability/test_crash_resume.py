@@ -138,7 +138,7 @@ def test_a_second_process_in_the_same_run_directory_is_refused(reference, tmp_pa
 
     assert second.returncode == 2
     assert second.stderr.strip().startswith("error:") and "another llmaug process" in second.stderr
-    assert sorted(path.name for path in out.iterdir()) == [".lock"]  # the refused run wrote nothing
+    assert sorted(path.name for path in out.iterdir()) == []  # the refused run wrote nothing; the holder's lock is gone
 
 
 def wait_for(condition, timeout: float = 120) -> None:

@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from llmaug.errors import StudentError
+from llmaug.errors import ConfigError, StudentError
 from llmaug.students.base import MANIFEST, Student
 from llmaug.students.embed_lr import EmbedLRStudent
 from llmaug.students.finetune import FinetuneStudent
-from llmaug.students.spec import STUDENT_KINDS, make_student
+from llmaug.students.spec import make_student, student_class
 from llmaug.students.tfidf import TfidfStudent
 
 
@@ -19,19 +19,21 @@ def test_spec_names_the_student_kind(spec, cls):
     student = make_student(spec)
     assert type(student) is cls
     assert student.kind == spec
-    assert STUDENT_KINDS[spec] is cls
+    assert student_class(spec) is cls
 
 
 def test_unknown_spec_lists_the_known_ones():
-    with pytest.raises(StudentError, match="unknown student 'nope'; choose from tfidf, embed-lr, finetune"):
+    with pytest.raises(StudentError, match="unknown student 'nope'; choose from finetune, embed-lr, tfidf, causal-lm"):
         make_student("nope")
 
 
 def test_options_reach_the_student_and_bad_ones_are_student_errors():
     options = make_student("tfidf", C=2, ngram_range=(1, 3)).options
     assert options == {"max_features": 20000, "ngram_range": [1, 3], "C": 2.0}
-    with pytest.raises(StudentError, match="bad option for student 'tfidf'"):
+    with pytest.raises(ConfigError, match=r"student 'tfidf' has no option 'layers' \(its options: max_features, ngram_range, C\)"):
         make_student("tfidf", layers=3)
+    with pytest.raises(ConfigError, match="option 'C' of student 'tfidf': Input should be greater than 0"):
+        make_student("tfidf", C=0)
 
 
 def test_model_path_in_the_spec_becomes_the_model_option(tmp_path):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from llmaug.data import Example
-from llmaug.errors import TeacherError
+from llmaug.errors import ConfigError, TeacherError
 from llmaug.methods import LLM2LLM, TaskInfo
 from llmaug.runner import run
 from llmaug.teachers import Teacher
@@ -125,7 +125,7 @@ def test_identity_names_the_pool_and_the_mode(tmp_path):
     assert PoolBackend(f"{folder}:random", encoder="tfidf").identity == "pool:mini:random"
     with Teacher("pool:trec6:random") as teacher:
         assert teacher.identity == "pool:trec6:random"
-    with pytest.raises(TeacherError, match="mode"):
+    with pytest.raises(ConfigError, match="option 'mode' of teacher 'pool'"):
         PoolBackend(pool_rows(), "nearest")
 
 

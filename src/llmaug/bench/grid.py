@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llmaug.config import RunConfig
+from llmaug.config import SETTINGS
 from llmaug.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.%@+=/-]*$")
@@ -116,7 +116,7 @@ class Arm(BaseModel):
     def _check(self) -> Arm:
         if self.match_calls and self.match_added:
             raise ValueError(f"arm {self.name!r}: give match_calls or match_added, not both")
-        unknown = [key for key in self.run_settings if key not in RunConfig.model_fields or key in MANAGED]
+        unknown = [key for key in self.run_settings if key not in SETTINGS or key in MANAGED]
         if unknown:
             raise ValueError(f"arm {self.name!r}: {', '.join(map(repr, unknown))} is not an arm setting")
         teacher = str(self.run_settings.get("teacher", ""))
@@ -167,7 +167,7 @@ class Grid(BaseModel):
                     raise ValueError(f"{kind} name {name!r}: use letters, digits and _ . % @ + = / - only")
             if len(set(names)) != len(names):
                 raise ValueError(f"{kind} names must be distinct")
-        bad = [key for key in self.defaults if key not in RunConfig.model_fields or key in MANAGED]
+        bad = [key for key in self.defaults if key not in SETTINGS or key in MANAGED]
         if bad:
             raise ValueError(f"defaults: {', '.join(map(repr, bad))} is not a grid-wide setting")
         self._check_arms()

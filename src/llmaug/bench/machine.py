@@ -27,10 +27,6 @@ def machine_facts(packages: tuple[str, ...] = ("torch", "transformers", "scikit-
     return facts
 
 
-def facts_line(facts: dict[str, str]) -> str:
-    return "; ".join(f"{key} {value}" for key, value in facts.items())
-
-
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from llmaug.data.io import write_text_atomic
+from llmaug.atomic import write_text_atomic
 
 TITLE = "# Benchmarks"
 _LINK = re.compile(r"(!?\[[^\]]*\]\()(?!https?://|#|/|mailto:)([^)\s]+)(\))")

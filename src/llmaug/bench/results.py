@@ -11,7 +11,7 @@ import io
 import json
 from pathlib import Path
 
-from llmaug.data.io import write_text_atomic
+from llmaug.atomic import write_text_atomic
 
 CELL_FIELDS = [
     "dataset", "setting", "seed", "arm", "method", "oracle", "teacher", "student", "seed_size", "final_size", "added",

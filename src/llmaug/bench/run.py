@@ -36,9 +36,10 @@ from llmaug.bench.results import (
     row_key,
     write_rows,
 )
-from llmaug.config import RunConfig, validate_config
+from llmaug.config import RunConfig, changed_settings, validate_config
 from llmaug.data.bundled import resolve_dataset_folder
-from llmaug.data.io import save_examples, write_json_atomic
+from llmaug.atomic import write_json_atomic
+from llmaug.data.io import save_examples
 from llmaug.errors import UserError
 
 DEFAULT_RESULTS = Path("bench/results")
@@ -170,7 +171,7 @@ def _execute(cell: Cell, config: RunConfig, work: Path) -> float:
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log.open("a", encoding="utf-8") as handle:
-        start_run(None, config.model_dump(mode="json"), None, Console(file=handle, width=120, no_color=True))
+        start_run(config, Console(file=handle, width=120, no_color=True))
     return time.perf_counter() - started
 
 
@@ -235,7 +236,7 @@ def _write_pool_exclusions(config: RunConfig) -> None:
 def config_hash(config: RunConfig, work: Path, data_root) -> str:
     """A short hash of a cell's settings, the same wherever the work folder and the data root are. Settings left
     at their defaults are not in it, so a new `llmaug run` setting does not make finished cells look new."""
-    settings = config.model_dump(mode="json", exclude_defaults=True, exclude={"out"})
+    settings = {key: value for key, value in changed_settings(config).items() if key != "out"}
     text = json.dumps(settings, sort_keys=True)
     text = text.replace(str(work), "{work}")
     if data_root is not None:

@@ -63,6 +63,14 @@ def resolve_dataset_folder(name_or_path: str | Path) -> Path:
     raise DataError(message, "--dataset")
 
 
+def data_file(name_or_path: str | Path, split: str = "test") -> Path:
+    """A data file, or for a bundled dataset name (or a folder of JSONL splits) that isn't a file, its `split`."""
+    path = Path(name_or_path)
+    if path.is_file() or not (str(name_or_path) in BUNDLED or path.is_dir()):
+        return path
+    return resolve_dataset_folder(name_or_path) / f"{split}.jsonl"
+
+
 def load_bundled(name: str | Path, split: str = "train") -> list[Example]:
     """Load a split ('train' or 'test') of a bundled dataset or of a folder of JSONL splits."""
     path = resolve_dataset_folder(name) / f"{split}.jsonl"

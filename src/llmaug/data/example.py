@@ -23,6 +23,7 @@ class Provenance(BaseModel):
     teacher: str | None = None
     prompt: str | None = None  # template name@version
     sample_index: int | None = None
+    item_index: int | None = None  # which of the examples one answer held (answers with several)
     raw_output: str | None = None
 
 
@@ -74,6 +75,8 @@ def content_id(
         "parents": provenance.parent_ids,
         "sample": provenance.sample_index,
     }
+    if provenance.item_index is not None:  # only then: ids of one-example answers stay as they were
+        identity["item"] = provenance.item_index
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return f"{provenance.origin[:3]}-{digest}"
 

@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import json
+import logging
 import math
 import os
 import re
-import secrets
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from llmaug import crashpoints
+from llmaug.atomic import atomic_dir, atomic_path
 from llmaug.data.example import Example, Provenance
 from llmaug.errors import DataError, location
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("jsonl", "csv", "parquet", "hf")
 TEXT_COLUMNS = ("text", "question", "sentence", "premise", "sentence1")
@@ -36,7 +36,6 @@ LABEL_COLUMNS = ("label", "intent", "class")
 MAX_FIELD_CHARS = 100_000
 HF_FOLDER_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 WRITTEN_FIELDS = ("id", "text", "text_pair", "answer", "label")
-TEMP_SUFFIX = ".llmaug-tmp"  # temporary files and folders of atomic writes, beside their target
 _SURROGATE = re.compile("[\ud800-\udfff]")  # JSON can spell one ("\\ud800"); UTF-8 cannot write it back
 
 Row = tuple[str, Mapping[str, Any]]  # (where the row is, e.g. 'train.jsonl:12', its fields)
@@ -91,22 +90,48 @@ def load_examples(
     """
     if not isinstance(source, (str, os.PathLike)):
         return _examples_from_rows(list(_rows_from_memory(source)), columns, "<dataset>", require_labels)
+    return _examples_from_rows(read_rows(source, fmt), columns, str(source), require_labels)
+
+
+def examples_and_rows(source: str | os.PathLike, columns: Columns = Columns()) -> tuple[list[Example], list[dict]]:
+    """Unlabelled examples of a file, and its rows as the file has them (every column), in the same order."""
+    rows = read_rows(source)
+    return _examples_from_rows(rows, columns, str(source), require_labels=False), [dict(row) for _, row in rows]
+
+
+def read_rows(source: str | os.PathLike, fmt: str | None = None) -> list[Row]:
+    """The rows of a data file, each with where it is ('train.jsonl:12') and its fields, as the file has them."""
     path = Path(source)
     try:
         if not path.exists():
-            raise DataError("file not found", path)
+            raise DataError(_missing(path), path)
         fmt = fmt or detect_format(path)
         if fmt not in FORMATS:
             raise DataError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", path)
         readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf_dir}
-        rows = list(readers[fmt](path))
+        return list(readers[fmt](path))
     except PermissionError:
         raise DataError("cannot read file (permission denied)", path) from None
     except IsADirectoryError:
         raise DataError("is a folder, expected a file", path) from None
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise DataError("symbolic link loop (the link points back to itself)", path) from None
         raise DataError(f"cannot read file: {err.strerror or _first_line(err)}", path) from None
-    return _examples_from_rows(rows, columns, str(path), require_labels)
+
+
+def _missing(path: Path) -> str:
+    """Why a path does not exist: a symbolic link loop or a dangling link say so; else "file not found"."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "symbolic link loop (the link points back to itself)"
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return "symbolic link loop (the link points back to itself)"
+        return f"broken symbolic link (it points to {os.readlink(path)}, which does not exist)"
+    return "file not found"
 
 
 def _decode(path: Path) -> str:
@@ -270,7 +295,23 @@ def _examples_from_rows(rows: list[Row], columns: Columns, name: str, require_la
             example = example.model_copy(update={"id": f"{example.id}-{len(examples)}"})
         first_seen[example.id] = where
         examples.append(example)
+    if resolved.label is not None:
+        _warn_mixed_label_types(rows, resolved.label, examples)
     return examples
+
+
+def _warn_mixed_label_types(rows: list[Row], column: str, examples: list[Example]) -> None:
+    """Name labels that merge into one class although the file spells them as different types (1 and "1")."""
+    spellings: dict[str, dict[str, str]] = {}  # class -> type name -> where first seen
+    for (where, row), example in zip(rows, examples):
+        value = row.get(column)
+        if example.label is not None and value is not None:
+            kind = "text" if isinstance(value, str) else "number" if isinstance(value, (int, float)) else type(value).__name__
+            spellings.setdefault(example.label, {}).setdefault(kind, where)
+    for label, kinds in spellings.items():
+        if len(kinds) > 1:
+            seen = " and ".join(f"{kind} (first at {where})" for kind, where in kinds.items())
+            log.warning("label column %r spells class %r as %s; they are one class", column, label, seen)
 
 
 def _column_names(rows: list[Row]) -> list[str]:
@@ -400,108 +441,37 @@ def _flat_row(example: Example) -> dict:
     return row
 
 
-def _temp_name(target: Path) -> Path:
-    """A hidden name beside `target` that `remove_stale_temporaries` recognises."""
-    return target.parent / f".{target.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
-
-
-def _create_temp_beside(target: Path) -> tuple[int, Path]:
-    """A new hidden file next to `target`, created like open() does (0666 less the umask; mkstemp would give 0600)."""
-    while True:
-        tmp = _temp_name(target)
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
-@contextmanager
-def atomic_path(target: str | Path, mode: str = "w", newline: str | None = None):
-    """Yield an open temporary file beside `target`; on success it replaces `target` in one rename.
-
-    On any error the temporary file is removed and `target` is left as it was.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = _create_temp_beside(target)
-    text_options = {} if "b" in mode else {"encoding": "utf-8", "newline": newline}
-    try:
-        with os.fdopen(handle, mode, **text_options) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-        crashpoints.reached("write", target.name)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def atomic_dir(target: str | Path):
-    """Yield an empty hidden folder beside `target`; on success it replaces the folder `target` (two renames, the
-    old folder removed after). On any error the staging folder is removed and `target` is left as it was."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = _temp_name(target)
-    staging.mkdir()
-    retired = _temp_name(target)
-    try:
-        yield staging
-        crashpoints.reached("write", target.name)
-        if target.exists():
-            os.replace(target, retired)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(retired, ignore_errors=True)
-
-
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the temporary files and folders that atomic writes killed mid-way (kill -9, power loss) left in
-    `folder` and below. Only for a folder no other process is writing to."""
-    removed = []
-    for path in sorted(Path(folder).rglob(f".*{TEMP_SUFFIX}"), reverse=True):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
-
-
-def write_text_atomic(target: str | Path, text: str) -> None:
-    with atomic_path(target) as file:
-        file.write(text)
-
-
-def write_json_atomic(target: str | Path, data: Any) -> None:
-    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-
-
 def save_examples(examples: Iterable[Example], target: str | Path, fmt: str | None = None) -> Path:
-    """Write examples atomically as JSONL, CSV/TSV (provenance as a JSON column), Parquet or an HF dataset folder.
-
-    A path without an extension is written as an HF save_to_disk folder.
-    """
+    """Write examples atomically as JSONL (provenance nested), CSV/TSV, Parquet or an HF dataset folder (provenance
+    as a JSON column). A path without an extension is written as an HF save_to_disk folder."""
     target = Path(target)
-    fmt = fmt or ("hf" if target.suffix == "" else detect_format_for_write(target))
+    fmt = fmt or _write_format(target)
+    shape = _example_row if fmt == "jsonl" else _flat_row
+    columns = None if fmt == "jsonl" else [*WRITTEN_FIELDS, "provenance"]
+    return save_rows([shape(example) for example in examples], target, fmt, columns)
+
+
+def save_rows(rows: list[dict], target: str | Path, fmt: str | None = None, columns: list[str] | None = None) -> Path:
+    """Write plain rows atomically in the format the target's extension names (a folder: an HF dataset).
+    Tables get `columns` (default: every key, in first-seen order); a value that is not a string, number or
+    boolean is written there as JSON."""
+    target = Path(target)
+    fmt = fmt or _write_format(target)
     if fmt == "jsonl":
-        _save_jsonl(examples, target)
-    elif fmt == "csv":
-        _save_csv(examples, target)
-    elif fmt == "parquet":
-        _save_parquet(examples, target)
-    elif fmt == "hf":
-        _save_hf_dir(examples, target)
-    else:
+        with atomic_path(target) as file:
+            file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        return target
+    if fmt not in ("csv", "parquet", "hf"):
         raise DataError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}", target)
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    table = [{column: _cell(row.get(column)) for column in columns} for row in rows]
+    {"csv": _save_csv, "parquet": _save_parquet, "hf": _save_hf_dir}[fmt](table, columns, target)
     return target
 
 
-def detect_format_for_write(target: Path) -> str:
+def _write_format(target: Path) -> str:
+    if target.suffix == "":
+        return "hf"
     formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
     fmt = formats.get(target.suffix.lower())
     if fmt is None:
@@ -509,55 +479,48 @@ def detect_format_for_write(target: Path) -> str:
     return fmt
 
 
-def _save_jsonl(examples: Iterable[Example], target: Path) -> None:
-    with atomic_path(target) as file:
-        for example in examples:
-            file.write(json.dumps(_example_row(example), ensure_ascii=False) + "\n")
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
-def _save_csv(examples: Iterable[Example], target: Path) -> None:
+def _save_csv(rows: list[dict], columns: list[str], target: Path) -> None:
     delimiter = "\t" if target.suffix.lower() == ".tsv" else ","
     with atomic_path(target, newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=[*WRITTEN_FIELDS, "provenance"], delimiter=delimiter)
+        writer = csv.DictWriter(file, fieldnames=columns, delimiter=delimiter)
         writer.writeheader()
-        for example in examples:
-            writer.writerow({key: "" if value is None else value for key, value in _flat_row(example).items()})
+        for row in rows:
+            writer.writerow({key: "" if value is None else value for key, value in row.items()})
 
 
-def _table(examples: Iterable[Example]):
+def _arrow_table(rows: list[dict], columns: list[str]):
+    """Rows as an Arrow table; text columns (and empty ones) typed as strings, others as Arrow infers them."""
     import pyarrow as pa
 
-    schema = pa.schema([(field, pa.string()) for field in (*WRITTEN_FIELDS, "provenance")])
-    return pa.Table.from_pylist([_flat_row(example) for example in examples], schema=schema)
+    fields = []
+    for column in columns:
+        values = [row[column] for row in rows if row[column] is not None]
+        kind = pa.string() if all(isinstance(v, str) for v in values) else pa.array(values).type
+        fields.append(pa.field(column, kind))
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
-def _save_parquet(examples: Iterable[Example], target: Path) -> None:
+def _save_parquet(rows: list[dict], columns: list[str], target: Path) -> None:
     import pyarrow.parquet as pq
 
-    table = _table(examples)
+    table = _arrow_table(rows, columns)
     with atomic_path(target, "wb") as file:
         pq.write_table(table, file)
 
 
-def _save_hf_dir(examples: Iterable[Example], target: Path) -> None:
-    """Build the dataset in a hidden folder beside `target`, then swap it in (two renames)."""
-    from datasets import Dataset, Features, Value
+def _save_hf_dir(rows: list[dict], columns: list[str], target: Path) -> None:
+    from datasets import Dataset, Features
 
     if target.exists() and not target.is_dir():
         raise DataError("exists and is not a folder; cannot write a Hugging Face dataset folder there", target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX))
-    try:
-        features = Features({field: Value("string") for field in (*WRITTEN_FIELDS, "provenance")})
-        rows = [_flat_row(example) for example in examples]
-        Dataset.from_list(rows, features=features).save_to_disk(str(staging / "new"))
-        if target.exists():
-            os.replace(target, staging / "old")
-        try:
-            os.replace(staging / "new", target)
-        except BaseException:
-            if (staging / "old").exists():
-                os.replace(staging / "old", target)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    table = _arrow_table(rows, columns)
+    dataset = Dataset.from_list(rows, features=Features.from_arrow_schema(table.schema)) if rows else \
+        Dataset.from_dict({column: [] for column in columns}, features=Features.from_arrow_schema(table.schema))
+    with atomic_dir(target) as staging:
+        dataset.save_to_disk(str(staging))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from llmaug.filters.parsing import Rejection, clean_item
+from llmaug.filters.parsing import clean_item
 
 FINAL_MARK = "####"
 
@@ -101,8 +101,9 @@ class QAItem:
     answer: str  # the worked solution, ending in "#### <number>"
 
 
-def parse_qa_items(text: str, *, cut_off: bool = False) -> tuple[list[QAItem], list[Rejection]]:
-    """(question, solution) items of a teacher's "1. Question: … / Answer: … / #### n" output.
+def parse_qa_items(text: str, *, cut_off: bool = False) -> tuple[list[QAItem], list[str]]:
+    """(question, solution) items of a teacher's "1. Question: … / Answer: … / #### n" output, and the reason
+    each unusable item was dropped.
 
     An item needs a question, a solution and a `####` line whose answer is a plain number (commas, a currency
     sign, a percent sign and a trailing ".0" are tolerated; units and words are not) that the solution's steps
@@ -112,19 +113,19 @@ def parse_qa_items(text: str, *, cut_off: bool = False) -> tuple[list[QAItem], l
     back normalised to "<steps>\\n#### <number>".
     """
     if not text.strip():
-        return [], [Rejection(text, REASON_EMPTY)]
+        return [], [REASON_EMPTY]
     blocks = _item_blocks(text)
     items: list[QAItem] = []
-    rejected: list[Rejection] = []
+    rejected: list[str] = []
     for position, block in enumerate(blocks):
         if cut_off and position == len(blocks) - 1:
-            rejected.append(Rejection(block, REASON_CUT_OFF))
+            rejected.append(REASON_CUT_OFF)
             continue
         parsed = _qa_item(block)
         if isinstance(parsed, QAItem):
             items.append(parsed)
         else:
-            rejected.append(Rejection(block, parsed))
+            rejected.append(parsed)
     return items, rejected
 
 

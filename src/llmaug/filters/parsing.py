@@ -2,7 +2,7 @@
 
 Weak teachers echo the prompt, open with "Sure! Here are...", number or bullet their lists, wrap JSON in code
 fences (and cut it off mid-way), prefix items with "Question:" or "Example 1:", quote them, and append a label or
-an explanation. These pure functions undo that; what cannot be used becomes a `Rejection` with a short reason.
+an explanation. These pure functions undo that.
 """
 
 from __future__ import annotations
@@ -12,22 +12,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
-
-REASON_EMPTY = "empty"
-REASON_UNPARSEABLE = "unparseable"
-REASON_NO_LABEL = "no label"
-REASON_UNKNOWN_LABEL = "label not in label set"
-REASON_AMBIGUOUS_LABEL = "ambiguous label"
-REASON_ECHO = "echo of prompt"
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Teacher output that was not used, kept for the run's rejection log."""
-
-    text: str
-    reason: str  # short and stable: one of the REASON_* constants
-
 
 # ------------------------------------------------------------------------------------------- patterns
 
@@ -246,77 +230,6 @@ def _labels_abbreviated_in(text: str, labels: list[str], max_words: int = 6) -> 
     if len(words) > max_words:
         return []
     return [label for label in labels if any(_label_abbreviation(word, label) for word in words)]
-
-
-def parse_labelled_items(
-    text: str, labels: list[str], *, prompt: str | None = None
-) -> tuple[list[tuple[str, str]], list[Rejection]]:
-    """(text, label) pairs from items written as "text ... Label: X", "X: text", "text (X)" or JSON objects
-    {"text": ..., "label": ...}; every item that cannot be used comes back as a Rejection with its reason."""
-    if not text.strip():
-        return [], [Rejection(text, REASON_EMPTY)]
-    echo = _EchoCheck(prompt)
-    accepted: list[tuple[str, str]] = []
-    rejected: list[Rejection] = []
-    for block in _blocks(text):
-        item_text, label_text = _split_label(block, labels)
-        item = clean_item(item_text)
-        raw = block.source or block.raw()
-        if not item:
-            rejected.append(Rejection(raw, REASON_EMPTY))
-        elif echo(item):
-            rejected.append(Rejection(raw, REASON_ECHO))
-        elif label_text is None:
-            rejected.append(Rejection(raw, REASON_NO_LABEL))
-        else:
-            matches = _label_matches(label_text, labels)
-            if len(matches) == 1:
-                accepted.append((item, matches[0]))
-            else:
-                rejected.append(Rejection(raw, REASON_AMBIGUOUS_LABEL if matches else REASON_UNKNOWN_LABEL))
-    if not accepted and not rejected:
-        rejected.append(Rejection(text, REASON_UNPARSEABLE))
-    return accepted, rejected
-
-
-def _split_label(block: _Block, labels: list[str]) -> tuple[str, str | None]:
-    """(item text, label text or None): from a JSON object, a "Label:" line or cue, or a short label beside the text."""
-    if block.label is not None:
-        return block.item_text(), block.label
-    if (label_line := block.label_line()) is not None:
-        cue = _LABEL_CUE.search(label_line)
-        return block.item_text(), label_line[cue.end() :] if cue else label_line
-    line = " ".join(_MARKER.sub("", block.item_text(), count=1).split())
-    cues = list(_LABEL_CUE.finditer(line))
-    if not cues:
-        return _split_label_beside_text(line, labels)
-    after_cue = line[: cues[-1].start()].rstrip(" ([|,;-"), line[cues[-1].end() :].strip(" )]")
-    if _direct_label_matches(after_cue[1], _distinct_labels(labels)):
-        return after_cue
-    beside = _split_label_beside_text(line, labels)  # the cue may be part of the text: "a yoga class: loved it"
-    return beside if beside[1] is not None else after_cue
-
-
-def _split_label_beside_text(line: str, labels: list[str]) -> tuple[str, str | None]:
-    """'text (LOC)', 'text [LOC]', 'text - LOC', 'text | LOC', 'LOC: text', '[LOC] text': only when that part
-    really is a label, so that a dash or a colon inside ordinary text is left alone."""
-    candidates = []
-    if match := re.search(r"\s*[(\[]([^()\[\]]{1,40})[)\]]\s*$", line):
-        candidates.append((line[: match.start()], match.group(1)))
-    if match := re.match(r"^\s*[(\[]([^()\[\]]{1,40})[)\]]\s*", line):
-        candidates.append((line[match.end() :], match.group(1)))
-    for separator in (" | ", " -> ", " => ", " → ", " - ", " – ", " — ", "\t"):
-        if separator in line:
-            left, right = line.rsplit(separator, 1)
-            candidates.append((left, right))
-            left, right = line.split(separator, 1)
-            candidates.append((right, left))
-    if match := re.match(r"^\s*([^:]{1,40}?)\s*:\s+(.+)$", line):
-        candidates.append((match.group(2), match.group(1)))
-    for item_text, label_text in candidates:
-        if len(label_text.split()) <= 4 and _label_matches(label_text, labels) and item_text.strip():
-            return item_text, label_text
-    return line, None
 
 
 # ------------------------------------------------------------------------------------------- pairs

@@ -41,8 +41,10 @@ _SYMBOLS = frozenset("#&+/<=>@[]^_{|}~")  # not $ % (prices, rates) nor ` * \ (t
 
 
 class Rejected(BaseModel):
-    """A candidate that did not make it into the data, with why; written to the run's rejection log."""
+    """A candidate that did not make it into the data, with why; written to the run's rejection log. `text` is
+    what the reason refers to (the parsed text, empty when nothing could be parsed), `raw_output` the answer."""
 
+    id: str = ""
     text: str
     reason: str
     label: str | None = None
@@ -165,7 +167,7 @@ def _written(example: Example) -> str:
 
 def rejection(candidate: Example, reason: str) -> Rejected:
     p = candidate.provenance
-    return Rejected(text=candidate.text, reason=reason, label=candidate.label, parent_ids=p.parent_ids,
+    return Rejected(id=candidate.id, text=candidate.text, reason=reason, label=candidate.label, parent_ids=p.parent_ids,
                     round=p.round, method=p.method, raw_output=p.raw_output)
 
 

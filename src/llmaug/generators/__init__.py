@@ -2,9 +2,9 @@
 teacher (MSP). Methods use them through plain Python (`Prompted` items in, texts out) and never touch torch;
 `SoftPromptGenerator` and its torch modules load on first use, so importing a method stays light."""
 
-from llmaug.generators.base import MIXERS, Prompted, TrainingReport, saved_settings
+from llmaug.generators.base import MIXERS, Mixer, Prompted, TrainingReport, saved_settings
 
-__all__ = ["MIXERS", "Prompted", "SoftPromptGenerator", "TrainingReport", "saved_settings"]
+__all__ = ["MIXERS", "Mixer", "Prompted", "SoftPromptGenerator", "TrainingReport", "saved_settings"]
 
 
 def __getattr__(name: str):

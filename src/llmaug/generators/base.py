@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 WEIGHTS_FILE = "soft_prompts.safetensors"
 SETTINGS_FILE = "soft_prompts.json"
-MIXERS = ("concat", "pooling", "attention", "bottleneck", "cnn")  # MSP's ways of mixing attribute prompts
+Mixer = Literal["concat", "pooling", "attention", "bottleneck", "cnn"]  # MSP's ways of mixing attribute prompts
+MIXERS: tuple[str, ...] = get_args(Mixer)
 
 
 @dataclass(frozen=True)

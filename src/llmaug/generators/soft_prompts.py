@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from llmaug.data.io import atomic_dir, write_json_atomic
+from llmaug.atomic import atomic_dir, write_json_atomic
 from llmaug.errors import ConfigError, TeacherError
 from llmaug.generators.base import SETTINGS_FILE, WEIGHTS_FILE, Prompted, TrainingReport, saved_settings
 from llmaug.generators.mixers import AttributeEmbedding, make_mixer

@@ -1,6 +1,10 @@
 """What a method sees: a `Context` of services (teacher, student training, filters, round records), never
 HTTP or torch. A method's `algorithm` reads like its paper's algorithm box and returns the final dataset.
 
+A method is a pydantic model whose fields are its options (types, bounds, defaults, one-line descriptions):
+`LLM2LLM(rounds=3)`, a YAML file's `method_options` and the CLI's flags all validate against it, and an unknown
+or bad option is an error naming it. Run one with `llmaug.run(method, seed, teacher=..., student=...)`.
+
 Resume comes for free: every teacher request is cached and every round's training result is memoised by the
 runner, so re-running a method from the top after a crash replays finished work at no cost.
 """
@@ -14,29 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from llmaug.candidates import Ask
 from llmaug.data.example import Example
+from llmaug.evaluation import Evaluation
 from llmaug.filters.quality import Rejected
-from llmaug.students.metrics import Metrics
+from llmaug.options import options_error
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
-
-
-@dataclass
-class ErrorCase:
-    """An example the student got wrong, with what it predicted."""
-
-    example: Example
-    predicted: str
-
-
-@dataclass
-class Evaluation:
-    """One training of the student from scratch, scored on the pool that drives augmentation and on test."""
-
-    round: int
-    train_size: int
-    pool: Metrics
-    errors: list[ErrorCase]
-    test: Metrics | None = None
 
 
 @dataclass
@@ -58,7 +47,19 @@ class Context(Protocol):
     @property
     def out_of_budget(self) -> bool: ...
 
-    def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]: ...
+    def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]:
+        """The teacher's answers, in order (for requests that do not make examples: descriptions, labels)."""
+
+    def generate_examples(
+        self, asks: list[Ask], round: int, existing: list[Example], stage: str
+    ) -> tuple[list[Example], list[Rejected]]:
+        """Send the asks' requests and turn the answers into examples with provenance (joining the data in
+        `round`), filtered against `existing`: the accepted examples, and the rejections with their reasons."""
+
+    def filter(
+        self, candidates: list[Example], existing: list[Example], instructions: dict[str, str] | None = None
+    ) -> tuple[list[Example], list[Rejected]]:
+        """The shared filters, for candidates a method made without the teacher (MSP's generator)."""
 
     def progress(self, stage: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:
         """A progress display for a long step of the method's own (e.g. training a generator); call the yielded
@@ -75,10 +76,6 @@ class Context(Protocol):
         rows of `pool` are judged by students that did not see them (k-fold, their synthetic children held out
         too), because a converged classifier gets every training row right."""
 
-    def filter(
-        self, candidates: list[Example], existing: list[Example], instructions: dict[str, str] | None = None
-    ) -> tuple[list[Example], list[Rejected]]: ...
-
     def end_round(
         self, round: int, data: list[Example], added: list[Example], rejected: list[Rejected], evaluation: Evaluation | None
     ) -> None: ...
@@ -87,22 +84,32 @@ class Context(Protocol):
         """Keep a file for the user to review (e.g. `descriptions.json`) in the run directory, if there is one."""
 
 
-class Method(ABC):
+class Method(BaseModel, ABC):
+    """Base of every method: its fields are its options."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     name: ClassVar[str]
+
+    def __init__(self, **options) -> None:
+        try:
+            super().__init__(**options)
+        except ValidationError as err:
+            raise options_error(err, type(self), f"method {self.name!r}") from None
 
     @abstractmethod
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         """Augment `seed`; return the final dataset (seed rows first, then synthetic rows with provenance)."""
 
-    def run(self, seed: list[Example], *, teacher, student="finetune", eval: list[Example] | None = None, **options):
-        """Run this method end to end (see `llmaug.runner.run` for the options); returns a `RunResult`."""
-        from llmaug.runner import run
-
-        return run(self, seed, teacher=teacher, student=student, eval=eval, **options)
-
     def options(self) -> dict:
-        """The settings that define this method's run, recorded in config.yaml."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The settings that define this method's run, as config.yaml records them."""
+        return self.model_dump(mode="json")
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """`total` split over `parts` as evenly as possible, larger shares first."""
+    base, extra = divmod(total, parts) if parts else (0, 0)
+    return [base + (i < extra) for i in range(parts)]
 
 
 def read_descriptions(path: str | Path | None, names: list[str], kind: str, name: str, where: str) -> dict[str, str]:

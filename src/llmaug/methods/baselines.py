@@ -16,11 +16,14 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from llmaug import generate as one_pass
+from pydantic import Field
+
+from llmaug.candidates import Ask, read_first_item, read_pair
 from llmaug.data.example import Example
-from llmaug.methods.base import Context, Method
+from llmaug.errors import UserError
+from llmaug.methods.base import Context, Method, TaskInfo, shares
 from llmaug.prompts import baselines as prompts
-from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest, TeacherResponse
+from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest
 
 
 class NoAugmentation(Method):
@@ -34,24 +37,16 @@ class NoAugmentation(Method):
 class Paraphrase(Method):
     name = "paraphrase"
 
-    def __init__(self, per_example: int = 1, total: int | None = None, temperature: float = 0.9, max_tokens: int = 64):
-        self.per_example = per_example
-        self.total = total
-        self.temperature = temperature
-        self.max_tokens = max_tokens
+    per_example: int = Field(1, ge=1, le=100, description="paraphrases per seed example")
+    total: int | None = Field(None, ge=0, description="exactly this many teacher calls, spread over the seeds (--match-budget sets it)")
+    temperature: float = Field(0.9, ge=0.0, le=5.0, description="teacher sampling temperature")
+    max_tokens: int = Field(64, ge=1, description="teacher token limit per example")
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         params = GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=ctx.seed)
         counts = shares(self.total, len(seed)) if self.total is not None else [self.per_example] * len(seed)
-        jobs = [job for row, n in zip(seed, counts) for job in one_pass.paraphrase_requests([row], n, ctx.task, params)]
-        responses = ctx.generate([request for _, _, request in jobs], stage="paraphrase: generating")
-        made = [
-            one_pass.to_candidate(response.text, row.label, row, self.name, 0, ctx.teacher_identity,
-                                  prompts.PARAPHRASE.ref, index, response.text, response.finish_reason)
-            for (row, index, _), response in zip(jobs, responses, strict=True)
-        ]
-        instructions = {e.id: one_pass.instructions_only(r.messages[-1].content, p.text, p.text_pair) for e, (p, _, r) in zip(made, jobs) if isinstance(e, Example)}
-        added, rejected = one_pass.filter_candidates(made, seed, instructions, ctx)
+        asks = paraphrase_asks(seed, counts, ctx.task, params)
+        added, rejected = ctx.generate_examples(asks, 0, seed, stage="paraphrase: generating")
         data = seed + added
         ctx.end_round(0, data, added, rejected, ctx.train_and_evaluate(data, 0, pool=seed))
         return data
@@ -60,57 +55,71 @@ class Paraphrase(Method):
 class ZeroGen(Method):
     name = "zerogen"
 
-    def __init__(self, per_label: int = 10, total: int | None = None, premises: Literal["write", "real"] = "write",
-                 temperature: float = 0.9, max_tokens: int = 64):
-        self.per_label = per_label
-        self.total = total
-        self.premises = premises
-        self.temperature = temperature
-        self.max_tokens = max_tokens
+    per_label: int = Field(10, ge=1, description="examples per label")
+    total: int | None = Field(None, ge=0, description="exactly this many teacher calls, spread over the labels (--match-budget sets it)")
+    premises: Literal["write", "real"] = Field(
+        "write", description="sentence pairs: the teacher writes the whole pair, or a second text for a real first text")
+    temperature: float = Field(0.9, ge=0.0, le=5.0, description="teacher sampling temperature")
+    max_tokens: int = Field(64, ge=1, description="teacher token limit per example")
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         labels = ctx.task.labels
         counts = shares(self.total, len(labels)) if self.total is not None else [self.per_label] * len(labels)
-        jobs = self._jobs(seed, labels, counts, ctx)
-        responses = ctx.generate([request for *_, request in jobs], stage="zerogen: generating")
-        made = [self._candidate(job, response, ctx) for job, response in zip(jobs, responses, strict=True)]
-        instructions = {e.id: one_pass.instructions_only(request.messages[-1].content, premise.text if premise else None)
-                        for e, (_, _, premise, _, request) in zip(made, jobs) if isinstance(e, Example)}
-        added, rejected = one_pass.filter_candidates(made, seed, instructions, ctx)
-        one_pass.require_two_labels(added, labels, "ZeroGen")
+        added, rejected = ctx.generate_examples(self._asks(seed, labels, counts, ctx), 0, seed, stage="zerogen: generating")
+        require_two_labels(added, labels, "ZeroGen")
         ctx.end_round(0, added, added, rejected, ctx.train_and_evaluate(added, 0, pool=seed))
         return added
 
-    def _jobs(self, seed: list[Example], labels: list[str], counts: list[int], ctx: Context) -> list[tuple]:
-        """(label, sample index, premise or None, template, request) for every teacher call. Pairs: the teacher
-        writes the pair, or with `premises="real"` a second text for a first text drawn from the seeds (what
-        ZeroGen and S3 do for RTE)."""
+    def _asks(self, seed: list[Example], labels: list[str], counts: list[int], ctx: Context) -> list[Ask]:
+        """Sentence pairs: the teacher writes the pair, or with `premises="real"` a second text for a first text
+        drawn from the seeds (what ZeroGen and S3 do for RTE)."""
         params = GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=ctx.seed)
         pairs = any(e.text_pair is not None for e in seed)
         if not pairs or self.premises == "write":
-            template = prompts.ZEROGEN_PAIR if pairs else prompts.ZEROGEN
-            return [(label, index, None, template, request) for wanted, n in zip(labels, counts)
-                    for label, index, request in one_pass.zerogen_requests([wanted], n, ctx.task, params, template)]
+            return zerogen_asks(labels, counts, ctx.task, params, prompts.ZEROGEN_PAIR if pairs else prompts.ZEROGEN)
         rng = random.Random(ctx.seed)
-        jobs = []
+        asks = []
         for label, n in zip(labels, counts):
             for index in range(n):
                 premise = rng.choice(seed)
                 messages = prompts.ZEROGEN_ON_PREMISE.render(text=premise.text, label=label,
                                                              description=ctx.task.label_descriptions.get(label))
                 request = TeacherRequest(messages=tuple(messages), params=params, sample_index=index, target=RequestTarget(label=label))
-                jobs.append((label, index, premise, prompts.ZEROGEN_ON_PREMISE, request))
-        return jobs
-
-    def _candidate(self, job: tuple, response: TeacherResponse, ctx: Context):
-        label, index, premise, template, _ = job
-        where = (self.name, 0, ctx.teacher_identity, template.ref, index, response.text, response.finish_reason)
-        if template is prompts.ZEROGEN_PAIR:
-            return one_pass.to_pair_candidate(response.text, label, *where)
-        return one_pass.to_candidate(response.text, label, premise, *where)
+                asks.append(Ask(request, label, parents=(premise,), prompt=prompts.ZEROGEN_ON_PREMISE.ref, keep_first=premise.text))
+        return asks
 
 
-def shares(total: int, parts: int) -> list[int]:
-    """`total` split over `parts` as evenly as possible, larger shares first."""
-    base, extra = divmod(total, parts) if parts else (0, 0)
-    return [base + (i < extra) for i in range(parts)]
+def paraphrase_asks(rows: list[Example], counts: list[int], task: TaskInfo, params: GenerationParams) -> list[Ask]:
+    """`counts[i]` paraphrases of `rows[i]` (of a pair, its second text, the first kept)."""
+    asks = []
+    for row, n in zip(rows, counts, strict=True):
+        messages = prompts.PARAPHRASE.render(task=task.description, unit=task.unit, text=row.text, text_pair=row.text_pair)
+        target = RequestTarget(label=row.label, like=row.text, like_pair=row.text_pair)
+        keep_first = row.text if row.text_pair is not None else None
+        asks += [Ask(TeacherRequest(messages=tuple(messages), params=params, sample_index=i, target=target), row.label,
+                     parents=(row,), prompt=prompts.PARAPHRASE.ref, keep_first=keep_first)
+                 for i in range(n)]
+    return asks
+
+
+def zerogen_asks(labels: list[str], counts: list[int], task: TaskInfo, params: GenerationParams,
+                 template=prompts.ZEROGEN) -> list[Ask]:
+    """`counts[i]` examples of `labels[i]` from the label (and its description) alone."""
+    asks = []
+    read = read_pair if template is prompts.ZEROGEN_PAIR else read_first_item
+    for label, n in zip(labels, counts, strict=True):
+        messages = template.render(task=task.description, unit=task.unit, label=label,
+                                   description=task.label_descriptions.get(label))
+        asks += [Ask(TeacherRequest(messages=tuple(messages), params=params, sample_index=i, target=RequestTarget(label=label)),
+                     label, prompt=template.ref, read=read)
+                 for i in range(n)]
+    return asks
+
+
+def require_two_labels(synthetic: list[Example], labels: list[str], step: str) -> None:
+    """A student trained on synthetic rows alone needs at least two labels among them."""
+    present = {e.label for e in synthetic}
+    if len(present) < 2:
+        missing = ", ".join(repr(label) for label in labels if label not in present)
+        raise UserError(f"{step} gave no usable examples for {missing}; use a stronger teacher or ask for more "
+                        "examples (the run's rejected.jsonl says why outputs were dropped)")

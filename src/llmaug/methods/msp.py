@@ -31,17 +31,18 @@ import math
 import random
 from dataclasses import asdict, dataclass
 
-from llmaug import generate as one_pass
+from pydantic import Field
+
 from llmaug import generators
-from llmaug.data.example import Example, Provenance
+from llmaug.candidates import NO_OUTPUT, Ask, candidates
+from llmaug.data.example import Example
 from llmaug.errors import ConfigError, UserError
 from llmaug.filters.denoise import AttributeSet, SimilarityDenoiser, inverse_frequency_sample
 from llmaug.filters.parsing import parse_items
-from llmaug.filters.quality import Rejected, rejection
-from llmaug.generators import MIXERS, Prompted
+from llmaug.generators import Mixer, Prompted
 from llmaug.methods.base import Context, Method, read_descriptions
 from llmaug.prompts import msp as prompts
-from llmaug.teachers.base import GenerationParams, TeacherRequest
+from llmaug.teachers.base import GenerationParams, TeacherRequest, TeacherResponse
 
 _GREEDY = GenerationParams(temperature=0.0, max_tokens=24)
 
@@ -60,61 +61,31 @@ class _Job:
 class MSP(Method):
     name = "msp"
 
-    def __init__(
-        self,
-        mixer: str = "concat",
-        model: str = "smollm2",
-        instruction_tokens: int = 100,
-        attribute_tokens: int = 20,
-        exemplars: int = 2,
-        pool_size: int = 10,
-        metadata: bool = True,
-        epochs: int = 4,
-        lr: float = 0.03,
-        batch_size: int = 4,
-        per_set: int = 4,
-        sets: int | None = None,
-        temperature: float = 1.0,
-        top_p: float = 0.95,
-        repetition_penalty: float = 1.3,
-        max_tokens: int = 40,
-        keep_fraction: float | None = 0.5,
-        similarity_threshold: float | None = None,
-        descriptions: str | None = None,
-        prompts: str | None = None,
-        label_separator: str | None = None,
-        max_attributes: int = 10,
-        bottleneck_size: int = 300,
-        threads: int | None = None,
-    ):
-        if mixer not in MIXERS:
-            raise ConfigError(f"unknown mixer {mixer!r}; choose from {', '.join(MIXERS)}", "mixer")
-        if keep_fraction is not None and not 0 < keep_fraction <= 1:
-            raise ConfigError("keep_fraction must be in (0, 1], or null to keep every text above the threshold", "keep_fraction")
-        self.mixer = mixer
-        self.model = model
-        self.instruction_tokens = instruction_tokens
-        self.attribute_tokens = attribute_tokens
-        self.exemplars = exemplars
-        self.pool_size = pool_size
-        self.metadata = metadata
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.per_set = per_set
-        self.sets = sets
-        self.temperature = temperature
-        self.top_p = top_p
-        self.repetition_penalty = repetition_penalty
-        self.max_tokens = max_tokens
-        self.keep_fraction = keep_fraction
-        self.similarity_threshold = similarity_threshold
-        self.descriptions = descriptions
-        self.prompts = prompts
-        self.label_separator = label_separator
-        self.max_attributes = max_attributes
-        self.bottleneck_size = bottleneck_size
-        self.threads = threads
+    mixer: Mixer = Field("concat", description="how attribute prompts are mixed")
+    model: str = Field("smollm2", description="the frozen generator LM: smollm2, gemma3-270m, a .gguf file or HF folder")
+    instruction_tokens: int = Field(100, ge=1, description="soft tokens of the instruction prompt")
+    attribute_tokens: int = Field(20, ge=1, description="soft tokens per attribute prompt")
+    exemplars: int = Field(2, ge=0, description="seed examples shown in each hard prompt")
+    pool_size: int = Field(10, ge=1, description="seeds sharing the most attributes that exemplars are drawn from")
+    metadata: bool = Field(True, description="name the attributes and their descriptions in the hard prompt")
+    epochs: int = Field(4, ge=1, description="soft-prompt training epochs")
+    lr: float = Field(0.03, gt=0, description="soft-prompt learning rate")
+    batch_size: int = Field(4, ge=1, description="soft-prompt training batch size")
+    per_set: int = Field(4, ge=1, description="texts sampled per chosen attribute set")
+    sets: int | None = Field(None, ge=1, description="attribute sets to generate for (default: one per seed)")
+    temperature: float = Field(1.0, ge=0.0, le=5.0, description="sampling temperature")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    repetition_penalty: float = Field(1.3, gt=0.0, description="repetition penalty")
+    max_tokens: int = Field(40, ge=1, description="token limit per text")
+    keep_fraction: float | None = Field(
+        0.5, gt=0.0, le=1.0, description="denoising keeps this top fraction per attribute set (null: threshold only)")
+    similarity_threshold: float | None = Field(None, description="denoising keeps texts at least this similar to their attributes' examples")
+    descriptions: str | None = Field(None, description="YAML file: attribute -> one-line description")
+    prompts: str | None = Field(None, description="msp-prompts/ folder of an earlier run: reuse its trained prompts")
+    label_separator: str | None = Field(None, description='splits multi-attribute labels, e.g. "+"')
+    max_attributes: int = Field(10, ge=1, description="attributes one example may have")
+    bottleneck_size: int = Field(300, ge=1, description="hidden size of the bottleneck mixer")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's)")
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         if any(e.text_pair is not None or e.label is None for e in seed):
@@ -125,8 +96,10 @@ class MSP(Method):
         chosen = inverse_frequency_sample([self.attributes_of(e) for e in seed], self.sets or len(seed), rng)
         jobs = [self._job(attribute_set, seed, descriptions, ctx, rng) for attribute_set in chosen]
         texts = self.generate(generator, jobs, ctx)
-        made = self._candidates(jobs, texts, generator.identity, ctx)
-        usable, rejected = one_pass.filter_candidates(made, seed, self._instructions(made, jobs), ctx)
+        made, unreadable, instructions = candidates(*self._asks_and_answers(jobs, texts), method=self.name, round=0,
+                                                    teacher=f"msp:{generator.identity}")
+        usable, dropped = ctx.filter(made, seed, instructions)
+        rejected = unreadable + dropped
         denoiser = SimilarityDenoiser(seed, self.attributes_of, self.similarity_threshold, self.keep_fraction)
         added, far, denoised = denoiser.apply(usable)
         ctx.save_json("msp.json", {
@@ -162,7 +135,7 @@ class MSP(Method):
         responses = ctx.generate(requests, stage="msp: describing attributes") if requests else []
         written = {}
         for attribute, response in zip(attributes, responses, strict=True):
-            items = parse_items(response.text, max_items=1) if response.finish_reason not in one_pass.NO_OUTPUT else []
+            items = parse_items(response.text, max_items=1) if response.finish_reason not in NO_OUTPUT else []
             written[attribute] = items[0].rstrip(".") if items else attribute.replace("_", " ")
         return written
 
@@ -247,26 +220,15 @@ class MSP(Method):
                                          exemplars=[e.text for e in shown])[-1].content
         return Prompted(attributes, context, target)
 
-    def _candidates(self, jobs: list[_Job], texts: list[list[str]], identity: str, ctx: Context) -> list[Example | Rejected]:
-        made: list[Example | Rejected] = []
+    def _asks_and_answers(self, jobs: list[_Job], texts: list[list[str]]) -> tuple[list[Ask], list[TeacherResponse]]:
+        """The generator's texts as answers to one ask per text (its job's hard prompt), for `candidates`."""
+        asks, answers = [], []
         for i, (job, outputs) in enumerate(zip(jobs, texts, strict=True)):
             for j, text in enumerate(outputs):
-                provenance = Provenance(origin="synthetic", method=self.name, round=0, parent_ids=[e.id for e in job.parents],
-                                        teacher=f"msp:{identity}", prompt=prompts.CONTEXT.ref,
-                                        sample_index=i * self.per_set + j, raw_output=text)
-                items = parse_items(text, max_items=1)
-                made.append(Example.create(items[0], job.label, provenance=provenance) if items
-                            else rejection(Example.create("", job.label, provenance=provenance), "unparseable"))
-        return made
-
-    def _instructions(self, made: list[Example | Rejected], jobs: list[_Job]) -> dict[str, str]:
-        """Each candidate's hard prompt less the exemplars it quotes, for the echo check."""
-        by_index = {}
-        for i, job in enumerate(jobs):
-            instructions = one_pass.instructions_only(job.prompt.context, *(e.text for e in job.exemplars))
-            for j in range(self.per_set):
-                by_index[i * self.per_set + j] = instructions
-        return {e.id: by_index[e.provenance.sample_index] for e in made if isinstance(e, Example)}
+                request = TeacherRequest.chat([{"role": "user", "content": job.prompt.context}], sample_index=i * self.per_set + j)
+                asks.append(Ask(request, job.label, parents=tuple(job.parents), prompt=prompts.CONTEXT.ref))
+                answers.append(TeacherResponse(text=text))
+        return asks, answers
 
 
 def _report(generator) -> dict:

@@ -28,10 +28,12 @@ import random
 import re
 from dataclasses import dataclass
 
-from llmaug import generate as one_pass
+from pydantic import Field
+
+from llmaug.candidates import NO_OUTPUT, Ask
 from llmaug.data.example import Example, Provenance
 from llmaug.data.io import example_rows
-from llmaug.errors import ConfigError, UserError
+from llmaug.errors import UserError
 from llmaug.filters.parsing import extract_label, parse_items
 from llmaug.filters.quality import Rejected, rejection
 from llmaug.filters.similarity import ClassVectors
@@ -54,31 +56,16 @@ class _MixJob:
 class PromptMix(Method):
     name = "promptmix"
 
-    def __init__(
-        self,
-        cycles: int = 10,
-        per_cycle: int = 10,
-        classes_per_prompt: int = 4,
-        examples_per_class: int = 2,
-        per_prompt: int = 3,
-        relabel: bool = True,
-        nearest: int = 5,
-        descriptions: str | None = None,
-        temperature: float = 1.0,
-        max_tokens: int = 96,
-    ):
-        if classes_per_prompt < 2:
-            raise ConfigError("PromptMix mixes two classes per prompt: classes_per_prompt must be at least 2", "classes_per_prompt")
-        self.cycles = cycles
-        self.per_cycle = per_cycle
-        self.classes_per_prompt = classes_per_prompt
-        self.examples_per_class = examples_per_class
-        self.per_prompt = per_prompt
-        self.relabel = relabel
-        self.nearest = nearest
-        self.descriptions = descriptions
-        self.temperature = temperature
-        self.max_tokens = max_tokens
+    cycles: int = Field(10, ge=1, description="generation cycles")
+    per_cycle: int = Field(10, ge=1, description="prompts per class per cycle")
+    classes_per_prompt: int = Field(4, ge=2, description="classes shown in one prompt (two of them are mixed)")
+    examples_per_class: int = Field(2, ge=1, description="seed examples shown per class")
+    per_prompt: int = Field(3, ge=1, description="texts asked for per prompt (one is kept)")
+    relabel: bool = Field(True, description="relabel by the teacher (A2); false is A1")
+    nearest: int = Field(5, ge=1, description="classes the relabeller chooses among (nearest by MiniLM)")
+    descriptions: str | None = Field(None, description="YAML file: label -> one-line description")
+    temperature: float = Field(1.0, ge=0.0, le=5.0, description="teacher sampling temperature")
+    max_tokens: int = Field(96, ge=1, description="teacher token limit per prompt")
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         if any(e.text_pair is not None for e in seed):
@@ -110,10 +97,9 @@ class PromptMix(Method):
                 for label in group:
                     for _ in range(self.per_cycle):
                         jobs.append(self._mix_job(label, group, seed, descriptions, rng, params, len(jobs), ctx))
-        responses = ctx.generate([job.request for job in jobs], stage="promptmix: mixed generation")
-        made = [self._candidates(job, response, ctx) for job, response in zip(jobs, responses, strict=True)]
-        instructions = {e.id: _instruction(job.request) for job, texts in zip(jobs, made) for e in texts if isinstance(e, Example)}
-        valid, rejected = one_pass.filter_candidates([e for texts in made for e in texts], seed, instructions, ctx)
+        asks = [Ask(job.request, job.label, parents=tuple(job.shown), prompt=prompts.MIX.ref, read=self._read,
+                    instructions=_instruction(job.request)) for job in jobs]
+        valid, rejected = ctx.generate_examples(asks, 0, seed, stage="promptmix: mixed generation")
         return self._one_per_prompt(jobs, valid, rejected)
 
     def _one_per_prompt(self, jobs: list[_MixJob], valid: list[Example], rejected: list[Rejected]) -> tuple[list[Example], list[Rejected]]:
@@ -171,19 +157,12 @@ class PromptMix(Method):
         request = TeacherRequest(messages=tuple(messages), params=params, sample_index=index, target=RequestTarget(label=label))
         return _MixJob(label, [e for c in group for e in shown[c]], rng.random(), request)
 
-    def _candidates(self, job: _MixJob, response: TeacherResponse, ctx: Context) -> list[Example | Rejected]:
-        """Every text of one answer, labelled with the prompt's main class, or the reason there is none."""
-        provenance = Provenance(origin="synthetic", method=self.name, round=0, parent_ids=[e.id for e in job.shown],
-                                teacher=ctx.teacher_identity, prompt=prompts.MIX.ref,
-                                sample_index=job.request.sample_index, raw_output=response.text)
-        if response.finish_reason in one_pass.NO_OUTPUT:
-            return [rejection(Example.create("", job.label, provenance=provenance), f"no output ({response.finish_reason})")]
+    def _read(self, response: TeacherResponse) -> list[dict] | str:
+        """Every text of one answer, without the "(85% balance, 15% card)" notes some teachers append."""
         # The prompt ends with "Example 1:", so the first text comes unmarked; the marker makes it a list item.
         items = [_MIX_NOTE.sub("", item).strip() for item in parse_items("Example 1: " + response.text, max_items=self.per_prompt)]
         texts = list(dict.fromkeys(item for item in items if item))
-        if not texts:
-            return [rejection(Example.create("", job.label, provenance=provenance), "unparseable")]
-        return [Example.create(text, job.label, provenance=provenance) for text in texts]
+        return [{"text": text} for text in texts] or "unparseable"
 
     def _first_seeds(self, seed: list[Example], labels: list[str]) -> dict[str, list[Example]]:
         return {label: members[: self.examples_per_class] for label, members in _by_label(seed, labels).items()}
@@ -202,7 +181,7 @@ class PromptMix(Method):
         responses = ctx.generate(requests, stage="promptmix: describing classes") if requests else []
         written = {}
         for label, response in zip(labels, responses, strict=True):
-            items = parse_items(response.text, max_items=1) if response.finish_reason not in one_pass.NO_OUTPUT else []
+            items = parse_items(response.text, max_items=1) if response.finish_reason not in NO_OUTPUT else []
             written[label] = items[0].rstrip(".") if items else label.replace("_", " ")
         return written
 
@@ -233,7 +212,7 @@ def _instruction(request: TeacherRequest) -> str:
 
 def _chosen(response: TeacherResponse, options: list[str]) -> str | None:
     """The class the teacher picked: its choice, or the one option its free text names; None when unusable."""
-    if response.finish_reason in one_pass.NO_OUTPUT:
+    if response.finish_reason in NO_OUTPUT:
         return None
     answer = response.text.strip()
     return answer if answer in options else extract_label(answer, options)

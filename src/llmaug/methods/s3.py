@@ -19,8 +19,8 @@ as the evaluation set). Here the real set is a parameter, `real_set` (a labelled
 train.jsonl for the paper's protocol), and defaults to the user's seed set.
 
 Round k of the run record is the student trained after k EES rounds (round 0: seed synthesis only), with the
-examples and rejections of that round: seed synthesis in round 0, the extrapolations of round k-1's errors in
-round k. Synthetic rows carry the round in which they joined the data. Rationales are kept in `rationales.json`.
+examples and rejections the teacher wrote in that round: seed synthesis (round 0, before its training) and the
+extrapolations of round k's errors, which round k + 1 trains on. Rationales are kept in `rationales.json`.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ import random
 from pathlib import Path
 from typing import Literal
 
-from llmaug import generate as one_pass
+from pydantic import Field
+
+from llmaug.candidates import Ask, read_pair
 from llmaug.data.example import Example
 from llmaug.data.io import load_examples
 from llmaug.errors import DataError
+from llmaug.evaluation import ErrorCase
 from llmaug.filters.parsing import parse_items
 from llmaug.filters.quality import Rejected
-from llmaug.methods.base import Context, ErrorCase, Method
+from llmaug.methods.base import Context, Method
+from llmaug.methods.baselines import require_two_labels
 from llmaug.prompts import s3 as prompts
 from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest
 
@@ -43,39 +47,30 @@ from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest
 class S3(Method):
     name = "s3"
 
-    def __init__(
-        self,
-        rounds: int = 2,
-        per_label: int = 50,
-        rationales: int = 5,
-        per_error: int = 1,
-        real_set: str | None = None,
-        premises: Literal["write", "real"] = "write",
-        temperature: float = 0.9,
-        max_tokens: int = 64,
-    ):
-        self.rounds = rounds
-        self.per_label = per_label
-        self.rationales = rationales
-        self.per_error = per_error
-        self.real_set = real_set
-        self.premises = premises
-        self.temperature = temperature
-        self.max_tokens = max_tokens
+    rounds: int = Field(2, ge=0, le=100, description="error-extrapolation rounds (the paper: 2)")
+    per_label: int = Field(50, ge=1, description="seed-synthesis examples per label")
+    rationales: int = Field(5, ge=1, le=50, description="rationales the teacher writes per label")
+    per_error: int = Field(1, ge=1, le=100, description="new examples per misclassified real example per round")
+    real_set: str | None = Field(None, description="labelled file of real examples that finds errors (default: the seed set)")
+    premises: Literal["write", "real"] = Field(
+        "write", description="sentence pairs: the teacher writes the whole pair, or a second text for a real first text")
+    temperature: float = Field(0.9, ge=0.0, le=5.0, description="teacher sampling temperature")
+    max_tokens: int = Field(64, ge=1, description="teacher token limit per example")
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         real = self._real_examples(seed, ctx)
         pairs = any(e.text_pair is not None for e in seed)
         rationales = self.write_rationales(ctx, pairs)
         data, rejected = self.synthesize(rationales, real, ctx, pairs)
-        added = data
+        added = list(data)
         for round_ in range(self.rounds + 1):
             evaluation = ctx.train_and_evaluate(data, round_, pool=real)
-            ctx.end_round(round_, data, added, rejected, evaluation)
-            if round_ == self.rounds or not evaluation.errors or ctx.out_of_budget:
+            last = round_ == self.rounds or not evaluation.errors or ctx.out_of_budget
+            new, dropped = ([], []) if last else self.extrapolate(evaluation.errors, data + real, round_, ctx)
+            ctx.end_round(round_, data, added + new, rejected + dropped, evaluation)
+            if last:
                 break
-            added, rejected = self.extrapolate(evaluation.errors, data + real, round_ + 1, ctx)
-            data = data + added
+            data, added, rejected = data + new, [], []
         return data
 
     def write_rationales(self, ctx: Context, pairs: bool) -> dict[str, list[str]]:
@@ -96,7 +91,7 @@ class S3(Method):
         """Step 2: `per_label` examples per label, each steered by one rationale drawn at random (pairs with
         `premises="real"`: a second text for a first text drawn from the real set)."""
         rng = random.Random(ctx.seed)
-        jobs = []
+        asks = []
         for label in ctx.task.labels:
             for index in range(self.per_label):
                 rationale = rng.choice(rationales[label]) if rationales[label] else None
@@ -106,40 +101,29 @@ class S3(Method):
                                            text=premise.text if premise else None)
                 request = TeacherRequest(messages=tuple(messages), params=self._params(ctx), sample_index=index,
                                          target=RequestTarget(label=label))
-                jobs.append((label, premise, template, request))
-        responses = ctx.generate([job[-1] for job in jobs], stage="s3: seed synthesis")
-        made, instructions = [], {}
-        for (label, premise, template, request), response in zip(jobs, responses, strict=True):
-            where = (self.name, 0, ctx.teacher_identity, template.ref, request.sample_index, response.text, response.finish_reason)
-            candidate = (one_pass.to_pair_candidate(response.text, label, *where) if template is prompts.SEED_PAIR
-                         else one_pass.to_candidate(response.text, label, premise, *where))
-            made.append(candidate)
-            if isinstance(candidate, Example):  # an output that repeats the rationale counts as an echo
-                instructions[candidate.id] = one_pass.instructions_only(request.messages[-1].content, premise.text if premise else None)
-        accepted, rejected = one_pass.filter_candidates(made, real, instructions, ctx)
-        one_pass.require_two_labels(accepted, ctx.task.labels, "seed synthesis")
+                if template is prompts.SEED_PAIR:
+                    asks.append(Ask(request, label, prompt=template.ref, read=read_pair))
+                else:
+                    asks.append(Ask(request, label, parents=(premise,) if premise else (), prompt=template.ref,
+                                    keep_first=premise.text if premise else None))
+        accepted, rejected = ctx.generate_examples(asks, 0, real, stage="s3: seed synthesis")
+        require_two_labels(accepted, ctx.task.labels, "seed synthesis")
         return accepted, rejected
 
     def extrapolate(self, wrong: list[ErrorCase], existing: list[Example], round_: int, ctx: Context) -> tuple[list[Example], list[Rejected]]:
         """Step 3 (one EES round): `per_error` new examples like each misclassified real example, with its label."""
-        jobs = []
+        asks = []
         for case in wrong:
             example = case.example
             template = prompts.EXTRAPOLATE_PAIR if example.text_pair is not None else prompts.EXTRAPOLATE
             messages = tuple(template.render(**self._label_values(example.label, ctx), text=example.text, text_pair=example.text_pair))
             target = RequestTarget(label=example.label, like=example.text, like_pair=example.text_pair)
+            keep_first = example.text if example.text_pair is not None else None
             for j in range(self.per_error):
-                index = (round_ - 1) * self.per_error + j  # a real example wrong again in a later round gets new samples
-                jobs.append((example, template, TeacherRequest(messages=messages, params=self._params(ctx), sample_index=index, target=target)))
-        responses = ctx.generate([request for _, _, request in jobs], stage=f"s3: error extrapolation, round {round_}")
-        made, instructions = [], {}
-        for (parent, template, request), response in zip(jobs, responses, strict=True):
-            candidate = one_pass.to_candidate(response.text, parent.label, parent, self.name, round_, ctx.teacher_identity,
-                                              template.ref, request.sample_index, response.text, response.finish_reason)
-            made.append(candidate)
-            if isinstance(candidate, Example):
-                instructions[candidate.id] = one_pass.instructions_only(request.messages[-1].content, parent.text, parent.text_pair)
-        return one_pass.filter_candidates(made, existing, instructions, ctx)
+                index = round_ * self.per_error + j  # a real example wrong again in a later round gets new samples
+                request = TeacherRequest(messages=messages, params=self._params(ctx), sample_index=index, target=target)
+                asks.append(Ask(request, example.label, parents=(example,), prompt=template.ref, keep_first=keep_first))
+        return ctx.generate_examples(asks, round_, existing, stage=f"s3: error extrapolation, round {round_}")
 
     def _real_examples(self, seed: list[Example], ctx: Context) -> list[Example]:
         if self.real_set is None:

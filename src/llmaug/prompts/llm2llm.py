@@ -60,13 +60,3 @@ QA_PROMPT_PHRASES = (
     "the student answered:",
     "please generate",
 )
-
-VERIFY_LABEL = PromptTemplate(
-    name="llm2llm-verify",
-    version=1,
-    user="""Task: {{ task }}
-Categories: {{ labels | join(", ") }}
-{% if text_pair is not none %}First text: {{ text }}
-Second text: {{ text_pair }}{% else %}Text: {{ text }}{% endif %}
-Which category does the text belong to? Answer with the category only.""",
-)

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from llmaug.data.io import atomic_path, write_text_atomic
+from llmaug.atomic import atomic_path, write_text_atomic
 from llmaug.filters.answers import extract_answer
 
 
@@ -18,6 +18,10 @@ def write_report(result, method, teacher_identity: str) -> None:
     markdown = _markdown(result, method, teacher_identity, plots)
     write_text_atomic(out / "report.md", markdown)
     write_text_atomic(out / "report.html", _html(markdown, plots))
+
+
+def _cost(cost: float | None) -> str:
+    return "n/a" if cost is None else f"{cost:.4f}"
 
 
 def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> str:
@@ -41,7 +45,7 @@ def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> 
         f1 = f"{r.test_macro_f1:.4f}" if r.test_macro_f1 is not None else "-"
         lines.append(
             f"| {r.round} | {r.train_size} | {r.pool_errors} | {r.added} | {r.rejected} | {acc} | {f1} | "
-            f"{r.teacher_requests} | {r.prompt_tokens}/{r.completion_tokens} | {r.cost_usd:.4f} |"
+            f"{r.teacher_requests} | {r.prompt_tokens}/{r.completion_tokens} | {_cost(r.cost_usd)} |"
         )
     reasons: dict[str, int] = {}
     for r in result.rounds:

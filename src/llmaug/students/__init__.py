@@ -2,6 +2,6 @@
 
 from llmaug.students.base import Student, student_input
 from llmaug.students.metrics import Metrics, evaluate, score
-from llmaug.students.spec import STUDENT_KINDS, make_student
+from llmaug.students.spec import make_student, student_class
 
-__all__ = ["STUDENT_KINDS", "Metrics", "Student", "evaluate", "make_student", "score", "student_input"]
+__all__ = ["Metrics", "Student", "evaluate", "make_student", "score", "student_class", "student_input"]

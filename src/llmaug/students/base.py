@@ -14,17 +14,23 @@ import numpy as np
 
 from llmaug.data.example import Example, label_set
 from llmaug.errors import StudentError
+from llmaug.options import Options as OptionsModel
+from llmaug.options import validate_options
 
 MANIFEST = "llmaug_student.json"
 
 
 class Student:
-    """Base class: subclasses implement `_fit`, `predict_proba`, `_save` and `_load`."""
+    """Base class: subclasses implement `_fit`, `predict_proba`, `_save` and `_load`, and declare their settings
+    as a nested `Options` model; `self.options` holds them, validated and complete, as a plain dict."""
 
     kind: ClassVar[str] = "student"
 
+    class Options(OptionsModel):
+        pass
+
     def __init__(self, **options):
-        self.options = options
+        self.options = validate_options(self.Options, options, f"student {self.kind!r}").model_dump(mode="json")
         self.labels: list[str] = []
 
     def fit(self, examples: list[Example], seed: int = 0) -> "Student":
@@ -55,7 +61,7 @@ class Student:
 
     @classmethod
     def load(cls, directory: str | Path) -> "Student":
-        from llmaug.students.spec import STUDENT_KINDS
+        from llmaug.students.spec import student_class
 
         directory = Path(directory)
         manifest_path = directory / MANIFEST
@@ -63,8 +69,8 @@ class Student:
             raise StudentError(f"not a saved llmaug student (no {MANIFEST})", directory)
         try:
             manifest = json.loads(manifest_path.read_text())
-            student_cls = STUDENT_KINDS[manifest["kind"]]
-        except (ValueError, KeyError) as err:
+            student_cls = student_class(manifest["kind"])
+        except (ValueError, KeyError, StudentError) as err:
             raise StudentError(f"unreadable student manifest ({err})", manifest_path) from None
         student = student_cls(**manifest.get("options", {}))
         student.labels = list(manifest["labels"])

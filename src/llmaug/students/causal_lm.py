@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pydantic import Field
+
 from llmaug.data.example import Example
 from llmaug.errors import StudentError, TeacherError
 from llmaug.filters.answers import FINAL_MARK, answers_match, strip_calculator_annotations
@@ -54,30 +56,24 @@ _FINAL_LINE = re.compile(rf"{FINAL_MARK}[^\n]*\d[^\n]*\n")
 class CausalLMStudent(Student):
     kind = "causal-lm"
 
-    def __init__(
-        self,
-        model: str | None = None,
-        epochs: int | None = None,
-        lr: float = 5e-4,
-        batch_size: int = 4,
-        max_steps: int = 300,
-        warmup: float = 0.1,
-        lora_r: int = 16,
-        lora_alpha: int = 32,
-        lora_dropout: float = 0.05,
-        target_modules: list[str] | tuple[str, ...] = ATTENTION_PROJECTIONS,
-        max_length: int = 1024,
-        max_new_tokens: int = 256,
-        predict_batch_size: int = 16,
-        threads: int | None = None,
-    ):
-        super().__init__(
-            model=str(model) if model is not None else None, epochs=int(epochs) if epochs else None, lr=float(lr),
-            batch_size=int(batch_size), max_steps=int(max_steps), warmup=float(warmup), lora_r=int(lora_r),
-            lora_alpha=int(lora_alpha), lora_dropout=float(lora_dropout), target_modules=list(target_modules),
-            max_length=int(max_length), max_new_tokens=int(max_new_tokens),
-            predict_batch_size=int(predict_batch_size), threads=int(threads) if threads else None,
-        )
+    class Options(Student.Options):
+        model: str | None = Field(None, description="causal LM: smollm2, a .gguf file or a Hugging Face folder (default SmolLM2-135M-Instruct)")
+        epochs: int | None = Field(None, ge=1, description="passes over the data (default: max_steps decides)")
+        lr: float = Field(5e-4, gt=0, description="learning rate")
+        batch_size: int = Field(4, ge=1, description="examples per optimizer step")
+        max_steps: int = Field(300, ge=1, description="optimizer steps at most")
+        warmup: float = Field(0.1, ge=0, le=1, description="share of the steps spent warming the learning rate up")
+        lora_r: int = Field(16, ge=1, description="LoRA rank")
+        lora_alpha: int = Field(32, ge=1, description="LoRA alpha")
+        lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout")
+        target_modules: list[str] = Field(list(ATTENTION_PROJECTIONS), description="modules LoRA adapts")
+        max_length: int = Field(1024, ge=16, description="tokens per training example")
+        max_new_tokens: int = Field(256, ge=1, description="tokens generated per answer")
+        predict_batch_size: int = Field(16, ge=1, description="examples per prediction batch")
+        threads: int | None = Field(None, ge=1, description="torch CPU threads")
+
+    def __init__(self, **options):
+        super().__init__(**options)
         self.model = None
         self.tokenizer = None
         self.losses: list[float] = []  # training loss of every optimizer step of the last fit

@@ -15,6 +15,8 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from sklearn.linear_model import LogisticRegression
 
+from pydantic import Field
+
 from llmaug.data.example import Example
 from llmaug.embedding import shared_encoder
 from llmaug.errors import StudentError
@@ -32,12 +34,16 @@ def pair_features(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 class EmbedLRStudent(Student):
     kind = "embed-lr"
 
-    def __init__(self, model: str | None = None, C: float = 100.0, threads: int | None = None):
+    class Options(Student.Options):
+        model: str | None = Field(None, description="sentence-encoder folder (default all-MiniLM-L6-v2)")
+        C: float = Field(100.0, gt=0, description="inverse regularisation strength of the logistic regression")
+        threads: int | None = Field(None, ge=1, description="torch CPU threads for encoding")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        model = self.options["model"]
         if model is not None and not Path(model).is_dir():
             raise StudentError(f"encoder model folder not found: {model}", "--student")
-        super().__init__(
-            model=str(model) if model is not None else None, C=float(C), threads=int(threads) if threads else None
-        )
         self.classifier: LogisticRegression | None = None
 
     def features(self, examples: list[Example]) -> np.ndarray:

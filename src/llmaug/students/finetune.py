@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pydantic import Field
+
 from llmaug.data.example import Example
 from llmaug.embedding import minilm_path
 from llmaug.errors import StudentError
@@ -117,25 +119,20 @@ def split_pairs(examples: list[Example]) -> tuple[list[str], list[str] | None]:
 class FinetuneStudent(Student):
     kind = "finetune"
 
-    def __init__(
-        self,
-        model: str | None = None,
-        epochs: int = 10,
-        lr: float = 1e-4,
-        batch_size: int = 4,
-        max_length: int = 128,
-        warmup: float = 0.1,
-        weight_decay: float = 0.01,
-        max_steps: int = 300,
-        freeze_embeddings: bool = True,
-        threads: int | None = None,
-    ):
-        super().__init__(
-            model=str(model) if model is not None else None, epochs=int(epochs), lr=float(lr),
-            batch_size=int(batch_size), max_length=int(max_length), warmup=float(warmup),
-            weight_decay=float(weight_decay), max_steps=int(max_steps),
-            freeze_embeddings=bool(freeze_embeddings), threads=int(threads) if threads else None,
-        )
+    class Options(Student.Options):
+        model: str | None = Field(None, description="Hugging Face model folder to fine-tune (default all-MiniLM-L6-v2)")
+        epochs: int = Field(10, ge=1, description="passes over the data (capped by max_steps)")
+        lr: float = Field(1e-4, gt=0, description="learning rate")
+        batch_size: int = Field(4, ge=1, description="examples per optimizer step")
+        max_length: int = Field(128, ge=8, description="tokens per example (longer ones are cut)")
+        warmup: float = Field(0.1, ge=0, le=1, description="share of the steps spent warming the learning rate up")
+        weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+        max_steps: int = Field(300, ge=1, description="optimizer steps at most (never below one epoch)")
+        freeze_embeddings: bool = Field(True, description="keep the token embedding frozen")
+        threads: int | None = Field(None, ge=1, description="torch CPU threads (default: half the cores, at most 4)")
+
+    def __init__(self, **options):
+        super().__init__(**options)
         self.model = None
         self.tokenizer = None
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -15,6 +15,8 @@ from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from pydantic import Field
+
 from llmaug.data.example import Example
 from llmaug.errors import StudentError
 from llmaug.students.base import Student
@@ -65,9 +67,13 @@ def pair_text(example: Example) -> str:
 class TfidfStudent(Student):
     kind = "tfidf"
 
-    def __init__(self, max_features: int = 20000, ngram_range: tuple[int, int] | list[int] = (1, 2), C: float = 10.0):
-        low, high = ngram_range  # a list after a JSON round-trip
-        super().__init__(max_features=int(max_features), ngram_range=[int(low), int(high)], C=float(C))
+    class Options(Student.Options):
+        max_features: int = Field(20000, ge=1, description="vocabulary size")
+        ngram_range: tuple[int, int] = Field((1, 2), description="smallest and largest n-gram")
+        C: float = Field(10.0, gt=0, description="inverse regularisation strength of the logistic regression")
+
+    def __init__(self, **options):
+        super().__init__(**options)
         self.vectorizer: TfidfVectorizer | None = None
         self.classifier: LogisticRegression | None = None
 

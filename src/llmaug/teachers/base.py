@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -98,13 +98,12 @@ T = TypeVar("T")
 
 
 async def gather_or_cancel(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """`asyncio.gather`, except that when one fails (or the caller is cancelled) the others are cancelled and
-    awaited before the error propagates, so no request is left running, unseen, on the event loop."""
-    tasks: list[Awaitable[T]] = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    """The coroutines' results in order. When one fails (or the caller is cancelled) the others are cancelled and
+    awaited before its error propagates (an `asyncio.TaskGroup`), so no request is left running, unseen, on the
+    event loop; the first error is raised as it is, not wrapped in an exception group."""
     try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from pydantic import Field
+
 from llmaug.errors import TeacherError
+from llmaug.options import Options as OptionsModel
+from llmaug.options import validate_options
 from llmaug.teachers.base import GenerationParams, Message, TeacherRequest, TeacherResponse
 
 DEFAULT_MODEL = "smollm2"
@@ -126,14 +130,20 @@ class EmbeddedBackend:
     """
 
     max_concurrency = 1
+    reliable_labels = False  # a 135M model labels at chance: the runner turns the embedding label check on
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 8, model_cache_dir: str | Path | None = None,
-                 threads: int | None = None):
+    class Options(OptionsModel):
+        batch_size: int = Field(8, ge=1, le=1024, description="requests generated together in one batch")
+        model_cache_dir: str | None = Field(None, description="where converted GGUF models are kept (default ~/.cache/llmaug/models)")
+        threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's, one per core)")
+
+    def __init__(self, model: str = DEFAULT_MODEL, **options):
+        self.options = validate_options(self.Options, options, "teacher 'embedded'")
         self.source = resolve_model(model)
         self.identity = f"embedded:{self.source.name}"
-        self.batch_size = batch_size
-        self.model_cache_dir = Path(model_cache_dir) if model_cache_dir else default_model_cache_dir()
-        self.threads = threads
+        self.batch_size = self.options.batch_size
+        self.model_cache_dir = Path(self.options.model_cache_dir) if self.options.model_cache_dir else default_model_cache_dir()
+        self.threads = self.options.threads
         self._lock = threading.Lock()  # a threading lock: calls may come from different event loops
         self._model = None
         self._tokenizer = None

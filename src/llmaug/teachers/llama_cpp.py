@@ -9,7 +9,11 @@ import asyncio
 import threading
 from pathlib import Path
 
+from pydantic import Field
+
 from llmaug.errors import TeacherError
+from llmaug.options import Options as OptionsModel
+from llmaug.options import validate_options
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
 
 INSTALL_HINT = "CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --no-cache-dir 'llmaug[llama-cpp]'"
@@ -42,7 +46,13 @@ class LlamaCppBackend:
     batch_size = 1
     max_concurrency = 1
 
-    def __init__(self, model_path: str | Path, n_ctx: int = 2048, threads: int | None = None):
+    class Options(OptionsModel):
+        n_ctx: int = Field(2048, ge=64, description="context window in tokens")
+        threads: int | None = Field(None, ge=1, description="CPU threads (default: llama.cpp's)")
+
+    def __init__(self, model_path: str | Path, **options):
+        opts = validate_options(self.Options, options, "teacher 'llama-cpp'")
+        n_ctx, threads = opts.n_ctx, opts.threads
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise TeacherError(f"no GGUF model file at {model_path}", "--teacher")

@@ -32,8 +32,13 @@ from urllib.request import getproxies_environment, proxy_bypass_environment
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from pydantic import Field
+
 from llmaug.errors import TeacherError
+from llmaug.options import Options as OptionsModel
+from llmaug.options import validate_options
 from llmaug.teachers.base import TeacherRequest, TeacherResponse, gather_or_cancel
+from llmaug.teachers.spec import OPENAI_URL
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ MAX_ERROR_CHARS = 300
 # Requests the Teacher may hand over per slot in flight: the extra ones wait out retry back-offs or the limiter,
 # so a few requests sleeping before a retry never leave a slot idle.
 PENDING_PER_SLOT = 4
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # an environment variable's name, which an API key never looks like
 _UNREACHABLE = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 _NOT_RETRYABLE_TRANSPORT = (aiohttp.InvalidURL,)
 _TRANSIENT_TRANSPORT = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -145,38 +151,39 @@ class _Place:
 class OpenAICompatibleBackend:
     batch_size = 1
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key_env: str = "OPENAI_API_KEY",
-        concurrency: int = 16,
-        timeout: float = 60.0,
-        max_retries: int = 6,
-        max_tokens_field: str = "max_tokens",
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-    ):
-        if concurrency < 1:
-            raise TeacherError(f"teacher concurrency must be at least 1, got {concurrency}")
+    class Options(OptionsModel):
+        api_key_env: str = Field(
+            "OPENAI_API_KEY", pattern=ENV_NAME,
+            description="the environment variable holding the API key (the key itself is never stored)")
+        concurrency: int = Field(16, ge=1, le=4096, description="requests in flight at most")
+        timeout: float = Field(60.0, gt=0, description="seconds before a request times out (and is retried)")
+        max_retries: int = Field(6, ge=0, le=100, description="retries of a failed request")
+        max_tokens_field: str = Field("max_tokens", description="the request field for the token limit (newer OpenAI models: max_completion_tokens)")
+        backoff: float = Field(0.5, gt=0, description="base of the exponential back-off between retries, seconds")
+        max_backoff: float = Field(30.0, gt=0, description="longest back-off between retries, seconds")
+
+    def __init__(self, base_url: str, model: str, **options):
+        kind = "openai" if base_url.rstrip("/") == OPENAI_URL else "openai-compatible"
+        opts = validate_options(self.Options, options, f"teacher {kind!r}")
+        self.options = opts
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.api_key_env = api_key_env
+        self.api_key_env = opts.api_key_env
         self.identity = f"openai-compatible:{self.base_url}@{model}"
-        self.max_concurrency = concurrency
-        self.max_pending = PENDING_PER_SLOT * concurrency
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_tokens_field = max_tokens_field
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self._jitter = wait_random_exponential(multiplier=backoff, max=max_backoff)
+        self.max_concurrency = opts.concurrency
+        self.max_pending = PENDING_PER_SLOT * opts.concurrency
+        self.timeout = opts.timeout
+        self.max_retries = opts.max_retries
+        self.max_tokens_field = opts.max_tokens_field
+        self.backoff = opts.backoff
+        self.max_backoff = opts.max_backoff
+        self._jitter = wait_random_exponential(multiplier=opts.backoff, max=opts.max_backoff)
         self.retry_count = 0
         self.retry_reasons: Counter[str] = Counter()
         self.rate_limited_count = 0
         self.backoff_total = 0.0  # seconds slept before retries, all requests together
         self.backoff_waits: deque[float] = deque(maxlen=1000)  # seconds slept before each retry, newest last
-        self._api_key = os.environ.get(api_key_env) or None
+        self._api_key = os.environ.get(opts.api_key_env) or None
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
         self._limiter: AdaptiveLimiter | None = None

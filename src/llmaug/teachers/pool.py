@@ -31,17 +31,20 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import ConfigDict, Field
 
 from llmaug.data.example import Example
 from llmaug.errors import TeacherError
+from llmaug.options import Options as OptionsModel
+from llmaug.options import validate_options
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
 
 log = logging.getLogger(__name__)
 
 MODES = ("similar", "random")
-ENCODERS = ("minilm", "tfidf")
 EXHAUSTED = "error"  # finish reason when a label has no unused row left: no output, like a failed request
 
 Encoder = Callable[[list[str]], np.ndarray]
@@ -58,24 +61,26 @@ class PoolBackend:
 
     max_concurrency = 1
 
-    def __init__(
-        self,
-        source: str | Path | Sequence[Example],
-        mode: str | None = None,
-        *,
-        exclude: Iterable[Example | str] | str | Path = (),
-        encoder: str | Encoder = "minilm",
-        seed: int = 0,
-        name: str | None = None,
-        embeddings_cache: str | Path | None = None,
-        batch_size: int = 64,
-    ):
+    class Options(OptionsModel):
+        model_config = ConfigDict(arbitrary_types_allowed=True)
+
+        mode: Literal["similar", "random"] | None = Field(
+            None, description="similar: the unused row most like the example asked about; random: any unused row of the label")
+        exclude: str | list[Any] = Field(
+            default_factory=list, description="rows never to hand out (the seed set): a data file, or (Python) examples or texts")
+        encoder: Literal["minilm", "tfidf"] | Callable[[list[str]], Any] = Field(
+            "minilm", description="similarity: minilm (MiniLM embeddings), tfidf, or (Python) a function from texts to unit rows")
+        seed: int = Field(0, description="random seed of the random mode")
+        name: str | None = Field(None, description="the pool's name in the teacher identity")
+        embeddings_cache: str | None = Field(None, description="folder keeping the pool's MiniLM embeddings between processes")
+        batch_size: int = Field(64, ge=1, description="requests answered together")
+
+    def __init__(self, source: str | Path | Sequence[Example], mode: str | None = None, **options):
+        opts = validate_options(self.Options, {"mode": mode, **options}, "teacher 'pool'")
+        exclude, encoder, seed, name = opts.exclude, opts.encoder, opts.seed, opts.name
+        embeddings_cache, batch_size = opts.embeddings_cache, opts.batch_size
         source, spec_mode = _split_mode(source)
-        mode = mode or spec_mode or "similar"
-        if mode not in MODES:
-            raise TeacherError(f"pool mode must be one of {', '.join(MODES)}, got {mode!r}", "--teacher")
-        if isinstance(encoder, str) and encoder not in ENCODERS:
-            raise TeacherError(f"pool encoder must be one of {', '.join(ENCODERS)} or a function, got {encoder!r}")
+        mode = opts.mode or spec_mode or "similar"
         self.rows, default_name = _load_rows(source)
         self.mode = mode
         self.identity = f"pool:{name or default_name}:{mode}"

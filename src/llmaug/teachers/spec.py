@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from llmaug import registry
 from llmaug.errors import TeacherError
 from llmaug.teachers.base import Backend
 
-KINDS = ("embedded", "openai", "openai-compatible", "llama-cpp", "pool")
 OPENAI_URL = "https://api.openai.com/v1"
+
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class TeacherSpec:
 def parse_spec(spec: str) -> TeacherSpec:
     spec = spec.strip()
     kind, _, rest = spec.partition(":")
-    if kind not in KINDS:
-        raise TeacherError(f"unknown teacher {spec!r}; the spec starts with one of {', '.join(KINDS)}", "--teacher")
+    if kind not in registry.TEACHERS:
+        raise TeacherError(f"unknown teacher {spec!r}; the spec starts with one of {', '.join(registry.TEACHERS)}", "--teacher")
     if kind == "embedded":
         return TeacherSpec(kind, rest or "smollm2")
     if kind == "openai":
@@ -62,20 +63,9 @@ def _check_url(url: str) -> None:
 
 
 def backend_from_spec(spec: str | TeacherSpec, **options) -> Backend:
-    """Build the backend a spec names. Options go to the backend (e.g. api_key_env, concurrency, batch_size)."""
+    """Build the backend a spec names; `options` are validated against its registered options model."""
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    if parsed.kind == "embedded":
-        from llmaug.teachers.embedded import EmbeddedBackend
-
-        return EmbeddedBackend(parsed.model, **options)
+    backend = registry.TEACHERS[parsed.kind].load()
     if parsed.kind in ("openai", "openai-compatible"):
-        from llmaug.teachers.openai_compat import OpenAICompatibleBackend
-
-        return OpenAICompatibleBackend(parsed.base_url or OPENAI_URL, parsed.model, **options)
-    if parsed.kind == "llama-cpp":
-        from llmaug.teachers.llama_cpp import LlamaCppBackend
-
-        return LlamaCppBackend(parsed.model, **options)
-    from llmaug.teachers.pool import PoolBackend
-
-    return PoolBackend(parsed.model, **options)
+        return backend(parsed.base_url or OPENAI_URL, parsed.model, **options)
+    return backend(parsed.model, **options)

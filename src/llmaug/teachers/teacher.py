@@ -45,7 +45,10 @@ class Teacher:
         if isinstance(backend, str):
             from llmaug.teachers.spec import backend_from_spec
 
+            self.spec = backend
             backend = backend_from_spec(backend, **backend_options)
+        else:
+            self.spec = backend.identity
         self.backend = backend
         self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
         self.budget = budget or Budget()
@@ -58,6 +61,11 @@ class Teacher:
     @property
     def identity(self) -> str:
         return self.backend.identity
+
+    @property
+    def reliable_labels(self) -> bool:
+        """Whether the model's labels can be trusted (not the embedded 135M model's: it labels at chance)."""
+        return getattr(self.backend, "reliable_labels", True)
 
     @property
     def exhausted(self) -> bool:

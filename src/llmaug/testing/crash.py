@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmaug.crashpoints import ENV as CRASH_ENV
-from llmaug.data.io import TEMP_SUFFIX
+from llmaug.atomic import TEMP_SUFFIX
 from llmaug.testing.fake_openai import FakeOpenAIServer
 from llmaug.testing.scripted import question_responder, start_cli
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from llmaug.crashpoints import ENV
-from llmaug.data.io import TEMP_SUFFIX, atomic_dir, remove_stale_temporaries, write_text_atomic
+from llmaug.atomic import TEMP_SUFFIX, atomic_dir, remove_stale_temporaries, write_text_atomic
 
-WRITER = "import sys; from llmaug.data.io import write_text_atomic; write_text_atomic(sys.argv[1], 'new\\n')"
+WRITER = "import sys; from llmaug.atomic import write_text_atomic; write_text_atomic(sys.argv[1], 'new\\n')"
 
 
 def test_a_kill_between_fsync_and_rename_keeps_the_old_file_and_leaves_only_a_temporary(tmp_path):
@@ -30,7 +30,7 @@ def test_a_kill_between_fsync_and_rename_keeps_the_old_file_and_leaves_only_a_te
 
 
 def test_the_seam_counts_hits_and_ignores_other_files(tmp_path):
-    script = ("import sys; from llmaug.data.io import write_text_atomic\n"
+    script = ("import sys; from llmaug.atomic import write_text_atomic\n"
               "for name in ['a.txt', 'b.txt', 'a.txt', 'a.txt']: write_text_atomic(sys.argv[1] + '/' + name, name)")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env={ENV: "write/a.txt:2"}, capture_output=True)
     assert done.returncode == -signal.SIGKILL
