@@ -223,3 +223,29 @@ def test_errors_from_a_flag_name_the_flag_with_or_without_a_file(flags, where, t
         with pytest.raises(ConfigError) as err:
             load_config(path, flags)
         assert where in str(err.value)
+
+
+def test_the_fold_student_is_the_runs_student_under_its_kinds_fold_settings(monkeypatch):
+    from llmaug.students.finetune import FinetuneStudent
+
+    monkeypatch.setattr(FinetuneStudent, "fold_options", {"frozen_layers": 4})
+    config = load_config(None, {"student_options.epochs": 5})
+    assert config.fold_student == "finetune" and config.student_options["frozen_layers"] == 0
+    assert config.fold_student_options == {**config.student_options, "frozen_layers": 4}
+    assert config.fold_student_options["epochs"] == 5
+    assert changed_settings(config) == {"student_options": {"epochs": 5}}  # the folds follow by default
+    assert load_config(None, {"student_options.frozen_layers": 2}).fold_student_options["frozen_layers"] == 2
+    full = load_config(None, {"fold_student_options.frozen_layers": 0})
+    assert full.fold_student_options["frozen_layers"] == 0
+    assert changed_settings(full) == {"fold_student_options": {"frozen_layers": 0}}
+
+
+def test_another_fold_student_takes_none_of_the_run_students_options():
+    config = load_config(None, {"fold_student": "embed-lr", "student_options.epochs": 5, "fold_student_options.C": 3})
+    assert config.fold_student == "embed-lr" and config.fold_student_options["C"] == 3
+    assert "epochs" not in config.fold_student_options
+    assert changed_settings(config) == {"fold_student": "embed-lr", "student_options": {"epochs": 5},
+                                        "fold_student_options": {"C": 3}}
+    with pytest.raises(ConfigError, match="student 'embed-lr' has no option 'epochs'") as err:
+        load_config(None, {"fold_student": "embed-lr", "fold_student_options.epochs": 5})
+    assert err.value.where == "--fold-student-option epochs"

@@ -204,3 +204,42 @@ def test_the_run_directory_records_what_the_result_holds(tmp_path):
     assert metrics["train_size"] == 8 and metrics["test"] == result.test.model_dump()
     errors = [json.loads(line) for line in (out / "rounds" / "000" / "errors.jsonl").read_text().splitlines()]
     assert len(errors) == result.rounds[0].pool_errors and all(e["predicted"] != e["label"] for e in errors)
+
+
+class JudgedByFolds(Method):
+    """One round whose seed errors come from 3-fold held-out students."""
+
+    name = "judged-by-folds"
+
+    def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
+        ctx.end_round(0, seed, [], [], ctx.train_and_evaluate(seed, 0, pool=seed, error_folds=3))
+        return seed
+
+
+class FoldTfidf(TfidfStudent):
+    fits: list[int] = []
+
+    def _fit(self, examples, seed):
+        FoldTfidf.fits.append(len(examples))
+        super()._fit(examples, seed)
+
+
+def test_the_fold_student_trains_the_k_fold_students_and_the_run_student_the_rest(tmp_path):
+    FoldTfidf.fits = []
+    run(JudgedByFolds(), seed_set(), teacher=silent_teacher(), student=CountingTfidf, fold_student=FoldTfidf,
+        out=tmp_path / "run", console=quiet())
+    assert CountingTfidf.fits == [6]  # the round's (and final) student
+    assert FoldTfidf.fits == [4, 4, 4]  # three folds, each without its two held-out seeds
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert recorded["fold_student"] == "tfidf"  # a Student class by its kind, as the run student
+
+
+def test_a_student_given_as_a_spec_has_folds_with_its_kinds_fold_settings(monkeypatch):
+    from llmaug.students import spec
+
+    made = []
+    monkeypatch.setattr(TfidfStudent, "fold_options", {"max_features": 50})
+    real = spec.make_student
+    monkeypatch.setattr(spec, "make_student", lambda s, **options: (made.append(options), real(s, **options))[1])
+    run(JudgedByFolds(), seed_set(), teacher=silent_teacher(), student="tfidf", console=quiet())
+    assert made.count({"max_features": 50}) == 3 and {} in made

@@ -70,6 +70,8 @@ def run(
     option: Annotated[Optional[list[str]], Opt("--option", "-o", help="A method option, KEY=VALUE (`llmaug methods` lists them); repeatable.")] = None,
     teacher_option: Annotated[Optional[list[str]], Opt(help="A teacher option, KEY=VALUE (`llmaug teachers --options`); repeatable.")] = None,
     student_option: Annotated[Optional[list[str]], Opt(help="A student option, KEY=VALUE (`llmaug students`); repeatable.")] = None,
+    fold_student: Annotated[Optional[str], Opt(help="Student spec of the k-fold held-out students that pick the seeds to augment (default: the run's student, with its kind's cheaper fold settings).")] = None,
+    fold_student_option: Annotated[Optional[list[str]], Opt(help="A fold-student option, KEY=VALUE; repeatable.")] = None,
     match_budget: Annotated[Optional[Path], Opt(help="paraphrase/zerogen: as many teacher calls as this finished run.")] = None,
     label_check: Annotated[Optional[str], Opt(help=f"auto | none | centroid: embedding label check of new examples.{_default('label_check')}")] = None,
     seed: Annotated[Optional[int], Opt(help=f"Random seed for sampling, training and generation.{_default('seed')}")] = None,
@@ -78,6 +80,7 @@ def run(
     max_teacher_calls: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher requests.")] = None,
     max_tokens_budget: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher tokens.")] = None,
     output_format: Annotated[Optional[str], Opt("--format", help=f"jsonl | csv | parquet for data files.{_default('output_format')}")] = None,
+    device: Annotated[Optional[str], Opt(help=f"auto | cpu | cuda | cuda:N: where every torch component runs.{_default('device')}")] = None,
     text_col: Annotated[Optional[str], Opt(help="Text column of --train/--eval.")] = None,
     label_col: Annotated[Optional[str], Opt(help="Label column.")] = None,
     pair_col: Annotated[Optional[str], Opt(help="Second-text column for pair tasks.")] = None,
@@ -94,10 +97,12 @@ def run(
         cache=False if no_cache else None, max_teacher_calls=max_teacher_calls, max_tokens_budget=max_tokens_budget,
         output_format=output_format, text_col=text_col, label_col=label_col, pair_col=pair_col,
         match_budget=_str(match_budget), label_check=label_check, rounds=rounds, per_error=per_error, one_shot=one_shot,
+        device=device, fold_student=fold_student,
     )
     flags: dict[str, str] = {}
     for setting, pairs, flag in (("method_options", option, "--option"), ("teacher_options", teacher_option, "--teacher-option"),
-                                 ("student_options", student_option, "--student-option")):
+                                 ("student_options", student_option, "--student-option"),
+                                 ("fold_student_options", fold_student_option, "--fold-student-option")):
         for key, value in _key_values(pairs, flag):
             overrides[f"{setting}.{key}"] = value
             flags[f"{setting}.{key}"] = f"{flag} {key}"

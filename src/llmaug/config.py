@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmaug import registry
+from llmaug.device import DEVICE
 from llmaug.errors import ConfigError, UserError
 from llmaug.options import OptionError
 from llmaug.teachers.usage import Price
@@ -53,6 +54,11 @@ class RunConfig(BaseModel):
     teacher_options: dict[str, Any] = Field(default_factory=dict, description="the teacher backend's options")
     student: str = Field("finetune", description="the student spec (`llmaug students`)")
     student_options: dict[str, Any] = Field(default_factory=dict, description="the student's options")
+    fold_student: str | None = Field(
+        None, description="the student of the k-fold held-out predictions that pick the seeds to augment "
+                          "(error_source: cross-val); default: the run's student, with its kind's cheaper fold settings")
+    fold_student_options: dict[str, Any] = Field(
+        default_factory=dict, description="the fold student's options (over the run's student_options when it is the same kind)")
     match_budget: str | None = Field(None, description="paraphrase/zerogen: spend as many teacher calls as this finished run")
     label_check: Literal["auto", "none", "centroid"] = Field(
         "auto", description="embedding label check of new examples; auto: on for the weak embedded teacher")
@@ -64,6 +70,8 @@ class RunConfig(BaseModel):
     max_tokens_budget: int | None = Field(None, ge=0, description="stop cleanly after this many teacher tokens")
     price: Price | None = Field(None, description="US dollars per million prompt/completion tokens, for the cost column")
     output_format: Literal["jsonl", "csv", "parquet"] = Field("jsonl", description="format of the data files")
+    device: DEVICE = Field("auto", description="where torch runs, for every component that has a device option "
+                                               "unless its own options say otherwise: auto, cpu, cuda or cuda:N")
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
@@ -154,19 +162,43 @@ def _resolved_components(config: RunConfig, source: Source) -> dict[str, Any]:
     if student_model:  # "finetune:/path" is the student's model option
         student_options["model"] = student_model
     resolved = {
-        "method_options": _options(method, config.method_options, "method_options", source),
+        "method_options": _options(method, config.method_options, "method_options", source, config.device),
         "student": student_kind,
-        "student_options": _options(student, student_options, "student_options", source),
+        "student_options": _options(student, student_options, "student_options", source, config.device),
     }
+    resolved.update(_fold_student(config, student_options, source))
     teacher_kind = teacher_kind_of(config.teacher, source.where("teacher"))
     teacher = registry.component("teacher", teacher_kind, source.where("teacher"))
-    resolved["teacher_options"] = _options(teacher, config.teacher_options, "teacher_options", source)
+    resolved["teacher_options"] = _options(teacher, config.teacher_options, "teacher_options", source, config.device)
     return resolved
 
 
-def _options(component: registry.Component, values: dict[str, Any], setting: str, source: Source) -> dict[str, Any]:
+def _fold_student(config: RunConfig, student_options: dict[str, Any], source: Source) -> dict[str, Any]:
+    """The k-fold student, complete: the run's student (with the options it sets apart from their defaults) unless
+    another is named, under its kind's measured fold defaults and the given `fold_student_options`."""
+    from llmaug.students.spec import fold_student_options
+
+    spec = config.fold_student or config.student
+    kind, _, model = spec.partition(":")
+    component = registry.component("student", kind, source.where("fold_student"))
+    same = config.fold_student in (None, config.student) and kind == config.student.partition(":")[0]
+    defaults = component.defaults() if same else {}
+    inherited = {key: value for key, value in student_options.items() if same and defaults.get(key, object()) != value}
+    if model:
+        inherited["model"] = model
+    values = fold_student_options(kind, inherited, config.fold_student_options)
+    return {"fold_student": kind,
+            "fold_student_options": _options(component, values, "fold_student_options", source, config.device)}
+
+
+def _options(component: registry.Component, values: dict[str, Any], setting: str, source: Source,
+             device: str) -> dict[str, Any]:
+    """The component's options, complete; the run's `device` goes to a component that has the option and was not
+    given its own."""
+    if "device" in component.options_model.model_fields:
+        values = {"device": device, **values}
     try:
-        return component.validate(values).model_dump(mode="json")
+        return component.resolved(values).model_dump(mode="json")
     except OptionError as err:
         raise ConfigError(err.message, source.where(f"{setting}.{err.option}" if err.option else setting)) from None
 
@@ -226,7 +258,7 @@ def _flag(key: str) -> str:
         return f"--{key.replace('_', '-')}"
     if option in SHORTHANDS or setting == "method_options" and option in _METHOD_FLAGS:
         return f"--{option.replace('_', '-')}"
-    kind = setting.removesuffix("_options")
+    kind = setting.removesuffix("_options").replace("_", "-")
     return f"--{kind}-option {option}" if kind != "method" else f"--option {option}"
 
 
@@ -239,13 +271,25 @@ def changed_settings(config: RunConfig) -> dict[str, Any]:
     changed = config.model_dump(mode="json", exclude_defaults=True)
     defaults = {"method_options": _component_defaults("method", config.method),
                 "student_options": _component_defaults("student", config.student),
-                "teacher_options": _component_defaults("teacher", teacher_kind_of(config.teacher))}
+                "teacher_options": _component_defaults("teacher", teacher_kind_of(config.teacher)),
+                "fold_student_options": _default_fold(config).get("fold_student_options", {})}
+    if config.fold_student == _default_fold(config).get("fold_student"):
+        changed.pop("fold_student", None)
     for setting, default in defaults.items():
         options = {key: value for key, value in getattr(config, setting).items() if default.get(key, object()) != value}
         changed.pop(setting, None)
         if options:
             changed[setting] = options
     return changed
+
+
+def _default_fold(config: RunConfig) -> dict[str, Any]:
+    """The fold student this config's student gets when none is given."""
+    try:
+        return _fold_student(config.model_copy(update={"fold_student": None, "fold_student_options": {}}),
+                             config.student_options, Source())
+    except UserError:  # e.g. a python: student of an API run
+        return {}
 
 
 def _component_defaults(kind: registry.Kind, name: str) -> dict[str, Any]:

@@ -49,9 +49,15 @@ class Component:
 
         return validate_options(self.options_model, values, self.label, where)
 
+    def resolved(self, values: Mapping[str, Any], where: str | None = None) -> BaseModel:
+        """`validate`, then the machine's choices filled in where an option leaves them to it (e.g. `dtype: auto`
+        on the embedded teacher), as a run records them: an options model may define `resolved()` for that."""
+        options = self.validate(values, where)
+        return options.resolved() if callable(getattr(options, "resolved", None)) else options
+
     def defaults(self) -> dict[str, Any]:
         """Every option with its default value, as config.yaml records it."""
-        return self.validate({}).model_dump(mode="json")
+        return self.resolved({}).model_dump(mode="json")
 
 
 def _methods(*components: tuple[str, str, str]) -> dict[str, Component]:

@@ -199,6 +199,7 @@ def run(
     config: RunConfig | None = None,
     output_format: str = "jsonl",
     console: Console | None = None,
+    fold_student=None,
 ) -> RunResult:
     """Run `method` on `seed` and return the augmented data, per-round records and the final student.
 
@@ -208,7 +209,9 @@ def run(
     directory, `config.yaml` included (an API run's seed and eval rows are saved beside it, so that
     `llmaug run --resume OUT` and `llmaug run --config OUT/config.yaml` work for it too).
     `label_check` (auto | none | centroid) is the embedding label check of the shared filters; auto turns it on
-    for teachers whose own labels are unreliable (the embedded 135M model).
+    for teachers whose own labels are unreliable (the embedded 135M model). `fold_student` (a spec, class or
+    factory, like `student`) trains the k-fold students that judge the seeds; by default the run's student, with
+    its kind's cheaper fold settings when it is given as a spec.
     """
     started = time.perf_counter()
     console = console or Console(stderr=True)
@@ -221,15 +224,17 @@ def run(
     task = task or TaskInfo(labels=labels)
     if not task.labels:
         task.labels = labels
-    quality = (quality or default_quality(label_check, teacher)).fit(seed)
+    quality = (quality or default_quality(label_check, teacher, device=config.device if config else "auto")).fit(seed)
     rundir = RunDirectory(out) if out is not None else None
-    evaluator = Evaluator(factory, random_seed, eval, rundir, status=None)
+    evaluator = Evaluator(factory, random_seed, eval, rundir, status=None,
+                          fold_factory=student_factory(fold_student or _fold_spec(student)))
     ctx = RunContext(method, teacher, evaluator, task, random_seed, quality, console, rundir)
     evaluator.status = ctx.status
     try:
         with claim_run_dir(out) if out is not None else nullcontext():
             if rundir is not None:
-                config = config or _api_config(rundir, method, seed, eval, teacher, student, random_seed, label_check, output_format)
+                config = config or _api_config(rundir, method, seed, eval, teacher, student, random_seed, label_check,
+                                               output_format, fold_student)
                 rundir.write_config(config_yaml(config))
             data = method.algorithm(seed, ctx)
             last = evaluator.last
@@ -246,12 +251,22 @@ def run(
             teacher.close()
 
 
-def default_quality(label_check: str, teacher: Teacher, centroid_top: int = 1) -> QualityFilter:
+def default_quality(label_check: str, teacher: Teacher, centroid_top: int = 1, device: str = "auto") -> QualityFilter:
     """The shared filters; `auto` turns the embedding label check on for teachers whose labels are unreliable."""
     check = label_check
     if check == "auto":
         check = "none" if teacher.reliable_labels else "centroid"
-    return QualityFilter(centroid_top=centroid_top if check == "centroid" else None)
+    return QualityFilter(centroid_top=centroid_top if check == "centroid" else None, device=device)
+
+
+def _fold_spec(student):
+    """The default k-fold student for a student given as a spec: the same, with its kind's fold settings."""
+    if not isinstance(student, str):
+        return student
+    from llmaug.students.spec import fold_student_options, make_student
+
+    options = fold_student_options(student)
+    return lambda: make_student(student, **options)
 
 
 def student_factory(student) -> Callable[[], Student]:
@@ -265,7 +280,7 @@ def student_factory(student) -> Callable[[], Student]:
 
 
 def _api_config(rundir: RunDirectory, method: Method, seed: list[Example], eval: list[Example] | None, teacher: Teacher,
-                student, random_seed: int, label_check: str, output_format: str) -> RunConfig:
+                student, random_seed: int, label_check: str, output_format: str, fold_student=None) -> RunConfig:
     """What an API run records as config.yaml: its seed and eval rows saved beside it, and its components by spec
     (a Python-object teacher or student by its identity, which cannot be rebuilt from the file)."""
     save_examples(seed, rundir.path / "seed.jsonl")
@@ -277,6 +292,7 @@ def _api_config(rundir: RunDirectory, method: Method, seed: list[Example], eval:
         train=str(rundir.path / "seed.jsonl"), eval=str(rundir.path / "eval.jsonl") if eval is not None else None,
         teacher=teacher.spec, teacher_options=options.model_dump(mode="json") if isinstance(options, BaseModel) else {},
         student=_student_spec(student), student_options={}, seed=random_seed, label_check=label_check,
+        fold_student=_student_spec(fold_student) if fold_student is not None else None,
         cache=teacher.cache is not None, max_teacher_calls=teacher.budget.max_calls,
         max_tokens_budget=teacher.budget.max_tokens, price=teacher.price, output_format=output_format,
     )

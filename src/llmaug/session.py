@@ -23,6 +23,7 @@ from llmaug.data import (
 )
 from llmaug.data.example import Example, label_set
 from llmaug.data.sampling import sample_n
+from llmaug.device import check_device
 from llmaug.errors import ConfigError, UserError
 from llmaug.methods import Method, TaskInfo
 from llmaug.rundir import claim_run_dir, is_run_dir
@@ -51,6 +52,7 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
     _check_run_dir(out, config, resuming)
     # Everything that can be wrong with the input is checked before the run directory is made.
     seed, test = load_run_data(config)
+    check_devices(config)
     method = build_method(config)
     task = task_info(config, seed)
     backend_options = _teacher_options(config)
@@ -62,6 +64,7 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
                 method, seed, teacher=teacher, student=lambda: make_configured_student(config), eval=test, out=out,
                 task=task, random_seed=config.seed, label_check=config.label_check, config=config,
                 output_format=config.output_format, console=console,
+                fold_student=lambda: make_configured_student(config, fold=True),
             )
         except UserError:
             teacher.close()
@@ -69,6 +72,15 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
             raise
         finally:
             teacher.close()
+
+
+def check_devices(config: RunConfig) -> None:
+    """A device setting this machine cannot meet (cuda without a GPU) fails before any model loads."""
+    check_device(config.device, "--device")
+    for setting in ("method_options", "teacher_options", "student_options"):
+        device = getattr(config, setting).get("device")
+        if device is not None:
+            check_device(device, f"{setting}.device")
 
 
 def build_method(config: RunConfig) -> Method:
@@ -89,9 +101,12 @@ def build_teacher(config: RunConfig, out: Path, backend_options: dict[str, Any] 
     )
 
 
-def make_configured_student(config: RunConfig):
+def make_configured_student(config: RunConfig, fold: bool = False):
+    """The run's student, or with `fold` its k-fold held-out student."""
     from llmaug.students import make_student
 
+    if fold:
+        return make_student(config.fold_student or config.student, **config.fold_student_options)
     return make_student(config.student, **config.student_options)
 
 

@@ -24,7 +24,7 @@ ITEMS = [
 @pytest.fixture(scope="module")
 def lm(tmp_path_factory):
     torch.set_num_threads(1)
-    return load_frozen_lm(str(save_tiny_causal_lm(tmp_path_factory.mktemp("tiny"))))
+    return load_frozen_lm(str(save_tiny_causal_lm(tmp_path_factory.mktemp("tiny"))), dtype="float32")
 
 
 def make_generator(lm, mixer="concat", **options) -> SoftPromptGenerator:
@@ -176,3 +176,19 @@ def test_loading_prompts_for_another_model_is_refused(lm, tmp_path):
 def test_an_unknown_model_name_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown embedded model"):
         load_frozen_lm("no-such-model")
+
+
+def test_generation_hands_the_cache_back_without_deprecated_keywords(lm, monkeypatch):
+    """transformers 5.24 warns about `past_key_values` (removed in 5.40); generation feeds the cache back every
+    step, by the keyword this transformers takes."""
+    import warnings
+
+    from transformers.utils import generic
+
+    generator = make_generator(lm)
+    monkeypatch.setattr(generic.logger, "warning_once", lambda message, *args: pytest.fail(message))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        texts = generator.generate(ITEMS[:2], 2, GenerationParams(temperature=0.8, max_tokens=4))
+        generator.loss(ITEMS[:2]).backward()
+    assert [len(t) for t in texts] == [2, 2]

@@ -181,3 +181,30 @@ def test_loading_a_folder_without_an_adapter_is_a_student_error(classifier, tmp_
     (folder / "adapter_config.json").unlink()
     with pytest.raises(StudentError, match="no adapter_config.json"):
         Student.load(folder)
+
+
+def test_the_key_value_cache_goes_by_the_keyword_this_transformers_takes(tmp_path, monkeypatch):
+    """transformers 5.24 renamed `past_key_values` to `cache` (the old name warns, and goes in 5.40); earlier
+    versions know only the old one. Scoring, which feeds the cache back, must use neither wrongly nor warn."""
+    import inspect
+    import warnings
+
+    import transformers
+    from transformers.utils import generic
+
+    from llmaug.generators.tiny import save_tiny_causal_lm
+    from llmaug.teachers.embedded import cache_argument
+
+    student = CausalLMStudent(model=str(save_tiny_causal_lm(tmp_path / "tiny")), max_steps=1, **TINY)
+    student.fit(LABELLED_TOY, seed=0)
+    takes_cache = "cache" in inspect.signature(transformers.LlamaForCausalLM.forward).parameters
+    assert list(cache_argument(student.model, None)) == ["cache" if takes_cache else "past_key_values"]
+    monkeypatch.setattr(generic.logger, "warning_once", lambda message, *args: pytest.fail(message))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        cached = student.label_log_probs(LABELLED_TOY[:3])
+    full = [[student.model(input_ids=torch.tensor([student.prompt_ids(e) + student.continuation_ids(label)])).logits
+             .log_softmax(-1)[0, len(student.prompt_ids(e)) - 1:-1]
+             .gather(1, torch.tensor(student.continuation_ids(label)).unsqueeze(1)).sum().item()
+             for label in student.labels] for e in LABELLED_TOY[:3]]
+    assert cached == pytest.approx(np.array(full), abs=1e-4)

@@ -119,3 +119,60 @@ def test_batches_cover_every_example_once_per_epoch_in_a_seeded_order():
 def test_missing_base_model_is_a_student_error(toy, tmp_path):
     with pytest.raises(StudentError, match="no config.json"):
         FinetuneStudent(model=str(tmp_path)).fit(toy, seed=0)
+
+
+# Frozen lower layers: the k-fold students' cheaper fit ----------------------------------------------------------
+
+
+def test_frozen_layers_train_only_the_layers_above_and_leave_a_plain_model(toy):
+    from safetensors.torch import load_file
+
+    from llmaug.embedding import minilm_path
+
+    student = FinetuneStudent(frozen_layers=4, **TOY_OPTIONS).fit(toy, seed=0)
+    pretrained = load_file(str(minilm_path() / "model.safetensors"))
+    weights = {name: tensor for name, tensor in student.model.state_dict().items()}
+
+    def same_as_pretrained(name: str) -> bool:
+        key = name.removeprefix("bert.")
+        candidates = [key, f"bert.{key}", name]
+        original = next(pretrained[c] for c in candidates if c in pretrained)
+        return torch.equal(weights[name].cpu(), original)
+
+    assert type(student.model.bert.embeddings).__name__ == "BertEmbeddings"  # put back after training
+    assert len(student.model.bert.encoder.layer) == 6
+    lower = [n for n in weights if n.startswith(("bert.embeddings.", *(f"bert.encoder.layer.{i}." for i in range(4))))]
+    upper = [n for n in weights if n.startswith(("bert.encoder.layer.4.", "bert.encoder.layer.5."))]
+    assert lower and all(same_as_pretrained(n) for n in lower)
+    assert upper and not all(same_as_pretrained(n) for n in upper)
+    assert train_accuracy(student, toy) == 1.0
+
+
+def test_frozen_layers_fits_are_deterministic_and_share_the_frozen_outputs(toy, monkeypatch):
+    from llmaug.students import finetune
+
+    first = FinetuneStudent(frozen_layers=4, **QUICK_OPTIONS).fit(toy, seed=0)
+    computed = []
+    original = finetune.LowerMemo.put
+    monkeypatch.setattr(finetune.LowerMemo, "put", lambda self, key, row: (computed.append(key), original(self, key, row)))
+    second = FinetuneStudent(frozen_layers=4, **QUICK_OPTIONS).fit(toy, seed=0)
+    assert computed == []  # every text's frozen part came from the first fit
+    assert np.array_equal(first.predict_proba(toy), second.predict_proba(toy))
+    third = FinetuneStudent(frozen_layers=3, **QUICK_OPTIONS).fit(toy, seed=0)  # another depth: its own memo
+    assert len(computed) == len(toy)
+    assert not np.array_equal(first.predict_proba(toy), third.predict_proba(toy))
+
+
+def test_frozen_layers_memo_forgets_the_least_recently_used_rows():
+    from llmaug.students.finetune import LowerMemo
+
+    memo = LowerMemo(max_bytes=3 * 4 * 4)  # three rows of four floats
+    for key in "abcd":
+        memo.put(key, torch.zeros(4))
+        memo.get("a")
+    assert memo.get("b") is None and memo.get("a") is not None and memo.bytes == 48
+
+
+def test_frozen_layers_cannot_freeze_the_whole_model(toy):
+    with pytest.raises(StudentError, match="frozen_layers must be below the model's 6 layers"):
+        FinetuneStudent(frozen_layers=6, **QUICK_OPTIONS).fit(toy, seed=0)

@@ -72,8 +72,9 @@ class AttributeSimilarity:
     of the MiniLM embeddings of the real examples carrying it; a text's score is its mean cosine similarity to
     the centroids of its attributes."""
 
-    def __init__(self, real: list[Example], attributes_of: Callable[[Example], AttributeSet]):
-        vectors = shared_encoder().encode([e.text for e in real])
+    def __init__(self, real: list[Example], attributes_of: Callable[[Example], AttributeSet], device: str = "auto"):
+        self.device = device
+        vectors = shared_encoder(device=device).encode([e.text for e in real])
         carriers: dict[str, list[int]] = {}
         for i, example in enumerate(real):
             for attribute in attributes_of(example):
@@ -83,7 +84,7 @@ class AttributeSimilarity:
     def scores(self, texts: list[str], attribute_sets: list[AttributeSet]) -> list[float]:
         if not texts:
             return []
-        vectors = shared_encoder().encode(texts)
+        vectors = shared_encoder(device=self.device).encode(texts)
         return [float(np.mean([vector @ self.centroids[a] for a in attribute_set]))
                 for vector, attribute_set in zip(vectors, attribute_sets, strict=True)]
 
@@ -92,11 +93,11 @@ class SimilarityDenoiser:
     """Drops generations far from the real examples of their attributes (see `keep_mask` for the rule)."""
 
     def __init__(self, real: list[Example], attributes_of: Callable[[Example], AttributeSet],
-                 threshold: float | None = None, keep_fraction: float | None = 0.5):
+                 threshold: float | None = None, keep_fraction: float | None = 0.5, device: str = "auto"):
         self.attributes_of = attributes_of
         self.threshold = threshold
         self.keep_fraction = keep_fraction
-        self.similarity = AttributeSimilarity(real, attributes_of)
+        self.similarity = AttributeSimilarity(real, attributes_of, device)
 
     def apply(self, candidates: list[Example]) -> tuple[list[Example], list[Rejected], dict]:
         """Kept candidates (in order), rejections with their scores, and a report: counts and mean similarity

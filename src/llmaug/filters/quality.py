@@ -61,6 +61,7 @@ class QualityFilter(BaseModel):
     echo_threshold: float = Field(0.6, gt=0, le=1)  # share of the output found, in order, in the instructions
     question_form: bool | None = None  # None: decided by `fit` from the seed texts
     centroid_top: int | None = Field(None, ge=1)  # label must be among the k nearest label centroids
+    device: str = "auto"  # where the label check's MiniLM encoder runs (llmaug.device)
 
     _centroids: np.ndarray | None = PrivateAttr(None)
     _centroid_labels: list[str] = PrivateAttr(default_factory=list)
@@ -72,7 +73,7 @@ class QualityFilter(BaseModel):
         if self.centroid_top is not None and single:
             from llmaug.embedding import shared_encoder
 
-            vectors = shared_encoder().encode([e.text for e in single])
+            vectors = shared_encoder(device=self.device).encode([e.text for e in single])
             self._centroid_labels = sorted({e.label for e in single})
             self._centroids = np.stack([
                 vectors[[i for i, e in enumerate(single) if e.label == label]].mean(axis=0) for label in self._centroid_labels
@@ -146,7 +147,7 @@ class QualityFilter(BaseModel):
             return accepted, rejected
         from llmaug.embedding import shared_encoder
 
-        similarity = shared_encoder().encode([e.text for e in checkable]) @ self._centroids.T
+        similarity = shared_encoder(device=self.device).encode([e.text for e in checkable]) @ self._centroids.T
         nearest = np.argsort(-similarity, axis=1)[:, : self.centroid_top]
         misfits = {
             e.id: self._centroid_labels[row[0]]

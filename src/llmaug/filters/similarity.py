@@ -12,10 +12,11 @@ from llmaug.embedding import shared_encoder
 class ClassVectors:
     """One unit vector per label, from the label's example texts and the label name itself."""
 
-    def __init__(self, examples: list[Example], labels: list[str]):
+    def __init__(self, examples: list[Example], labels: list[str], device: str = "auto"):
         self.labels = list(labels)
+        self.device = device
         texts = [e.text for e in examples] + [_readable(label) for label in self.labels]
-        vectors = shared_encoder().encode(texts)
+        vectors = shared_encoder(device=device).encode(texts)
         rows = []
         for i, label in enumerate(self.labels):
             members = [j for j, e in enumerate(examples) if e.label == label] + [len(examples) + i]
@@ -27,7 +28,7 @@ class ClassVectors:
         """For each text, its `k` most similar labels, most similar first."""
         if not texts:
             return []
-        similarity = shared_encoder().encode(texts) @ self.matrix.T
+        similarity = shared_encoder(device=self.device).encode(texts) @ self.matrix.T
         order = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
         return [[self.labels[j] for j in row] for row in order]
 

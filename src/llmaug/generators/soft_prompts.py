@@ -28,11 +28,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from llmaug.atomic import atomic_dir, write_json_atomic
+from llmaug.device import dtype_choice, resolve_device
 from llmaug.errors import ConfigError, TeacherError
 from llmaug.generators.base import SETTINGS_FILE, WEIGHTS_FILE, Prompted, TrainingReport, saved_settings
 from llmaug.generators.mixers import AttributeEmbedding, make_mixer
 from llmaug.teachers.base import GenerationParams
-from llmaug.teachers.embedded import EmbeddedBackend, convert_gguf, truncate_at_stop
+from llmaug.teachers.embedded import EmbeddedBackend, cache_argument, convert_gguf, returned_cache, truncate_at_stop
 
 MAX_GRAD_NORM = 1.0
 # The official code initialises the instruction prompt from this text ("three": its two exemplars plus one new).
@@ -53,9 +54,17 @@ class FrozenLM:
     def ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.get_input_embeddings().weight.dtype
+
     def embed(self, ids: list[int] | torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.model.get_input_embeddings()(torch.as_tensor(ids, dtype=torch.long))
+            return self.model.get_input_embeddings()(torch.as_tensor(ids, dtype=torch.long, device=self.device))
 
     def end_ids(self) -> set[int]:
         configured = self.model.generation_config.eos_token_id
@@ -65,9 +74,10 @@ class FrozenLM:
 
 
 @functools.lru_cache(maxsize=2)
-def load_frozen_lm(spec: str = "smollm2") -> FrozenLM:
-    """The model as the embedded teacher finds it (a GGUF file is converted once), loaded in float32 with every
-    weight frozen. One copy per process and model: the generators of several runs share it."""
+def load_frozen_lm(spec: str = "smollm2", device: str = "auto", dtype: str = "auto") -> FrozenLM:
+    """The model as the embedded teacher finds it (a GGUF file is converted once), on `device` in `dtype`
+    (`llmaug.device`), with every weight frozen. One copy per process, model, device and dtype: the generators of
+    several runs share it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -80,8 +90,8 @@ def load_frozen_lm(spec: str = "smollm2") -> FrozenLM:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    # float32: half precision matmuls are slower than float32 on most CPUs.
-    model = AutoModelForCausalLM.from_pretrained(folder).to(torch.float32).eval()
+    torch_dtype = getattr(torch, dtype_choice(dtype, device))
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype).to(resolve_device(device), torch_dtype).eval()
     model.requires_grad_(False)
     return FrozenLM(spec, located.source.name, model, tokenizer)
 
@@ -110,10 +120,10 @@ class SoftPromptGenerator:
     def __init__(self, lm: FrozenLM | str, attributes: dict[str, str], *, mixer: str = "concat",
                  instruction: str = INSTRUCTION, instruction_tokens: int = 100, attribute_tokens: int = 20,
                  max_attributes: int = 10, bottleneck_size: int = 300, mixer_temperature: float = 1.0,
-                 seed: int = 0, threads: int | None = None):
+                 seed: int = 0, threads: int | None = None, device: str = "auto", dtype: str = "auto"):
         if threads:
             torch.set_num_threads(threads)
-        self.lm = load_frozen_lm(lm) if isinstance(lm, str) else lm
+        self.lm = load_frozen_lm(lm, device, dtype) if isinstance(lm, str) else lm
         attributes = dict(sorted(attributes.items()))  # one order of the prompt rows, whatever order is given or saved
         self.settings = GeneratorSettings(
             self.lm.spec, self.lm.name, dict(attributes), mixer, instruction, instruction_tokens, attribute_tokens,
@@ -129,7 +139,7 @@ class SoftPromptGenerator:
             self._filled(instruction, instruction_tokens),
             torch.stack([self._filled(text, attribute_tokens) for text in attributes.values()]),
             mixer_module,
-        )
+        ).to(self.lm.device)  # trained in float32 whatever the model's dtype: updates too small for bf16 still count
 
     @property
     def identity(self) -> str:
@@ -179,7 +189,7 @@ class SoftPromptGenerator:
             raise ValueError("every training item needs a non-empty target")
         rest, mask = _left_padded([self._row(item, target) for item, target in zip(items, targets)])
         width = max(map(len, targets))
-        labels = torch.tensor([[-100] * (width - len(t)) + t for t in targets])
+        labels = torch.tensor([[-100] * (width - len(t)) + t for t in targets], device=self.lm.device)
         output = self._forward(rest, mask, self._prefix_cache(len(items)), keep=width + 1)
         logits = output.logits[:, :-1].float()  # position t predicts token t + 1
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
@@ -202,11 +212,11 @@ class SoftPromptGenerator:
     def _generate_batch(self, items: list[Prompted], m: int, params: GenerationParams) -> list[list[str]]:
         rest, mask = _left_padded([self._row(item) for item in items])
         output = self._forward(rest, mask, self._prefix_cache(len(items)), keep=1)
-        cache = output.past_key_values
+        cache = returned_cache(output)
         cache.batch_repeat_interleave(m)
         logits = output.logits[:, -1].repeat_interleave(m, dim=0)
         prefix = self.settings.instruction_tokens
-        attention = torch.cat([torch.ones(len(items), prefix, dtype=mask.dtype), mask], dim=1).repeat_interleave(m, dim=0)
+        attention = torch.cat([mask.new_ones(len(items), prefix), mask], dim=1).repeat_interleave(m, dim=0)
         position = (prefix + mask.sum(dim=1)).repeat_interleave(m)
         rng = torch.Generator().manual_seed(_batch_seed(items, m, params))
         written: list[list[int]] = [[] for _ in range(len(items) * m)]
@@ -226,8 +236,8 @@ class SoftPromptGenerator:
                 break
             attention = torch.cat([attention, attention.new_ones(len(written), 1)], dim=1)
             output = self.lm.model(inputs_embeds=self.lm.embed(tokens).unsqueeze(1), attention_mask=attention,
-                                   position_ids=position.unsqueeze(1), past_key_values=cache, use_cache=True)
-            cache, logits, position = output.past_key_values, output.logits[:, -1], position + 1
+                                   position_ids=position.unsqueeze(1), use_cache=True, **cache_argument(self.lm.model, cache))
+            cache, logits, position = returned_cache(output), output.logits[:, -1], position + 1
         texts = [truncate_at_stop(self.lm.tokenizer.decode(ids, skip_special_tokens=True), params.stop)[0] for ids in written]
         return [texts[i * m : (i + 1) * m] for i in range(len(items))]
 
@@ -236,28 +246,29 @@ class SoftPromptGenerator:
     def _row(self, item: Prompted, target: list[int] | None = None) -> torch.Tensor:
         """One row's embeddings after the instruction prompt: mixed attribute prompts, hard prompt, target."""
         context = self.lm.embed(self.lm.ids(item.context))
-        parts = [self.embedding.mixed(tuple(item.attributes), context), context]
+        parts = [self.embedding.mixed(tuple(item.attributes), context.float()).to(context.dtype), context]
         if target:
             parts.append(self.lm.embed(target))
         return torch.cat(parts)
 
     def _prefix_cache(self, batch: int):
         """The instruction prompt's keys and values, computed once and repeated for the batch's rows."""
-        cache = self.lm.model(inputs_embeds=self.embedding.instruction.unsqueeze(0), use_cache=True).past_key_values
+        instruction = self.embedding.instruction.unsqueeze(0).to(self.lm.dtype)
+        cache = returned_cache(self.lm.model(inputs_embeds=instruction, use_cache=True))
         cache.batch_repeat_interleave(batch)
         return cache
 
     def _forward(self, rest: torch.Tensor, mask: torch.Tensor, cache, keep: int):
         prefix = self.settings.instruction_tokens
-        attention = torch.cat([torch.ones(len(rest), prefix, dtype=mask.dtype), mask], dim=1)
+        attention = torch.cat([mask.new_ones(len(rest), prefix), mask], dim=1)
         positions = prefix + (mask.cumsum(dim=1) - 1).clamp(min=0)  # real tokens numbered on from the prefix
-        return self.lm.model(inputs_embeds=rest, attention_mask=attention, position_ids=positions,
-                             past_key_values=cache, use_cache=True, logits_to_keep=keep)
+        return self.lm.model(inputs_embeds=rest, attention_mask=attention, position_ids=positions, use_cache=True,
+                             logits_to_keep=keep, **cache_argument(self.lm.model, cache))
 
     def _filled(self, text: str, length: int) -> torch.Tensor:
         """`length` token embeddings of `text` repeated (the official code repeats attribute descriptions)."""
         ids = self.lm.ids(text) or [self.lm.tokenizer.eos_token_id]
-        return self.lm.embed((ids * (length // len(ids) + 1))[:length])
+        return self.lm.embed((ids * (length // len(ids) + 1))[:length]).float()
 
     # Saving --------------------------------------------------------------------------------------------------
 
@@ -270,17 +281,18 @@ class SoftPromptGenerator:
             write_json_atomic(staging / SETTINGS_FILE, {**asdict(self.settings), "training": training, **extra})
 
     @classmethod
-    def load(cls, folder: str | Path, lm: FrozenLM | None = None, threads: int | None = None) -> "SoftPromptGenerator":
+    def load(cls, folder: str | Path, lm: FrozenLM | None = None, threads: int | None = None, device: str = "auto",
+             dtype: str = "auto") -> "SoftPromptGenerator":
         saved = saved_settings(folder)
         if saved is None:
             raise ConfigError(f"no trained soft prompts here (need {SETTINGS_FILE} and {WEIGHTS_FILE})", folder)
         fields = {k: saved[k] for k in GeneratorSettings.__dataclass_fields__}
-        lm = lm or load_frozen_lm(fields["model"])
+        lm = lm or load_frozen_lm(fields["model"], device, dtype)
         if lm.name != fields["model_name"]:
             raise ConfigError(f"soft prompts trained for {fields['model_name']}, not {lm.name}", folder)
         generator = cls(lm, fields["attributes"], threads=threads,
                         **{k: v for k, v in fields.items() if k not in ("model", "model_name", "attributes")})
-        generator.embedding.load_state_dict(load_file(Path(folder) / WEIGHTS_FILE))
+        generator.embedding.load_state_dict(load_file(Path(folder) / WEIGHTS_FILE, device=str(lm.device)))
         generator.training = TrainingReport(**saved["training"]) if saved.get("training") else None
         return generator
 
@@ -289,14 +301,14 @@ def _left_padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of embeddings padded on the left to one length, and the mask of their real positions."""
     width = max(len(row) for row in rows)
     padded = torch.stack([torch.cat([row.new_zeros(width - len(row), row.shape[1]), row]) for row in rows])
-    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows])
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=padded.device)
     return padded, mask
 
 
 def _sample(logits: torch.Tensor, written: list[list[int]], params: GenerationParams, rng: torch.Generator) -> torch.Tensor:
     """The next token of every row: repetition penalty on the row's own tokens (CTRL style), then greedy at
     temperature 0, else temperature and nucleus (top-p) sampling."""
-    logits = logits.float().clone()
+    logits = logits.float().cpu().clone()  # sampled on the CPU: one random stream whatever the device
     if params.repetition_penalty != 1.0:
         for row, ids in enumerate(written):
             if ids:

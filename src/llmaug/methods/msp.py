@@ -36,6 +36,7 @@ from pydantic import Field
 from llmaug import generators
 from llmaug.candidates import NO_OUTPUT, Ask, candidates
 from llmaug.data.example import Example
+from llmaug.device import DEVICE, DtypeName, dtype_choice
 from llmaug.errors import ConfigError, UserError
 from llmaug.filters.denoise import AttributeSet, SimilarityDenoiser, inverse_frequency_sample
 from llmaug.filters.parsing import parse_items
@@ -86,6 +87,13 @@ class MSP(Method):
     max_attributes: int = Field(10, ge=1, description="attributes one example may have")
     bottleneck_size: int = Field(300, ge=1, description="hidden size of the bottleneck mixer")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's)")
+    device: DEVICE = Field("auto", description="torch device of the generator and the denoising encoder: auto, cpu, cuda or cuda:N")
+    dtype: DtypeName = Field("auto", description="the frozen LM's weights: auto (bfloat16 where the CPU or GPU has it, "
+                                                 "else float32), float32, bfloat16 or float16; the prompts train in float32")
+
+    def resolved(self) -> "MSP":
+        """These options with `dtype: auto` resolved for this machine, as a run records them."""
+        return self.model_copy(update={"dtype": dtype_choice(self.dtype, self.device)})
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         if any(e.text_pair is not None or e.label is None for e in seed):
@@ -100,7 +108,7 @@ class MSP(Method):
                                                     teacher=f"msp:{generator.identity}")
         usable, dropped = ctx.filter(made, seed, instructions)
         rejected = unreadable + dropped
-        denoiser = SimilarityDenoiser(seed, self.attributes_of, self.similarity_threshold, self.keep_fraction)
+        denoiser = SimilarityDenoiser(seed, self.attributes_of, self.similarity_threshold, self.keep_fraction, self.device)
         added, far, denoised = denoiser.apply(usable)
         ctx.save_json("msp.json", {
             "generator": generator.identity, "training": training, "chosen_sets": _counts(chosen),
@@ -149,13 +157,14 @@ class MSP(Method):
             return generator, {"reused": self.prompts, **_report(generator)}
         items = self.training_items(seed, descriptions, ctx)
         options = self._generator_options(descriptions, ctx)
-        fingerprint = _fingerprint(self.model, options, [asdict(item) for item in items], self.epochs, self.lr, self.batch_size)
+        fingerprint = _fingerprint(self.model, options, [asdict(item) for item in items], self.epochs, self.lr, self.batch_size,
+                                   *self._precision())
         folder = ctx.artifact_dir("msp-prompts")
         saved = generators.saved_settings(folder) if folder is not None else None
         if saved is not None and saved.get("fingerprint") == fingerprint:
-            generator = generators.SoftPromptGenerator.load(folder, threads=self.threads)
+            generator = generators.SoftPromptGenerator.load(folder, threads=self.threads, **self._placement())
             return generator, {"reused": str(folder), **_report(generator)}
-        generator = generators.SoftPromptGenerator(self.model, threads=self.threads, **options)
+        generator = generators.SoftPromptGenerator(self.model, threads=self.threads, **self._placement(), **options)
         total = self.epochs * math.ceil(len(items) / self.batch_size)
         with ctx.progress(f"msp: training soft prompts ({self.mixer}, {len(items)} examples)", total) as advance:
             generator.train(items, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
@@ -163,6 +172,14 @@ class MSP(Method):
         if folder is not None:
             generator.save(folder, fingerprint=fingerprint)
         return generator, {"reused": None, **_report(generator)}
+
+    def _placement(self) -> dict:
+        return {"device": self.device, "dtype": self.dtype}
+
+    def _precision(self) -> tuple:
+        """What of the placement changes the trained prompts: the model's dtype (float32 before dtype existed)."""
+        dtype = dtype_choice(self.dtype, self.device)
+        return () if dtype == "float32" else (dtype,)
 
     def training_items(self, seed: list[Example], descriptions: dict[str, str], ctx: Context) -> list[Prompted]:
         """One per seed: its attributes, a hard prompt with k other seeds sharing them, its own text as target."""
@@ -184,7 +201,7 @@ class MSP(Method):
         for key, value in (("mixer", self.mixer), ("model", self.model)):
             if saved.get(key) != value:
                 raise ConfigError(f"these soft prompts were trained with {key} {saved.get(key)!r}; set {key}: {saved.get(key)}", self.prompts)
-        return generators.SoftPromptGenerator.load(self.prompts, threads=self.threads)
+        return generators.SoftPromptGenerator.load(self.prompts, threads=self.threads, **self._placement())
 
     def _generator_options(self, descriptions: dict[str, str], ctx: Context) -> dict:
         return {

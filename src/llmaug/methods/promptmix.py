@@ -33,6 +33,7 @@ from pydantic import Field
 from llmaug.candidates import NO_OUTPUT, Ask
 from llmaug.data.example import Example, Provenance
 from llmaug.data.io import example_rows
+from llmaug.device import DEVICE
 from llmaug.errors import UserError
 from llmaug.filters.parsing import extract_label, parse_items
 from llmaug.filters.quality import Rejected, rejection
@@ -66,6 +67,7 @@ class PromptMix(Method):
     descriptions: str | None = Field(None, description="YAML file: label -> one-line description")
     temperature: float = Field(1.0, ge=0.0, le=5.0, description="teacher sampling temperature")
     max_tokens: int = Field(96, ge=1, description="teacher token limit per prompt")
+    device: DEVICE = Field("auto", description="torch device of the MiniLM encoder that finds the nearest classes")
 
     def algorithm(self, seed: list[Example], ctx: Context) -> list[Example]:
         if any(e.text_pair is not None for e in seed):
@@ -119,7 +121,7 @@ class PromptMix(Method):
 
     def relabelled(self, generated: list[Example], seed: list[Example], descriptions: dict[str, str], ctx: Context) -> list[Example]:
         """Step 3: the teacher's label for each generated example, chosen among its nearest classes."""
-        options = ClassVectors(seed, ctx.task.labels).nearest([e.text for e in generated], self.nearest)
+        options = ClassVectors(seed, ctx.task.labels, self.device).nearest([e.text for e in generated], self.nearest)
         requests = [
             TeacherRequest(messages=tuple(prompts.RELABEL.render(classes=self._blocks(sorted(o), seed, descriptions),
                                                                  unit=ctx.task.unit, text=e.text)),

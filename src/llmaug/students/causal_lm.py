@@ -34,12 +34,14 @@ import torch
 from pydantic import Field
 
 from llmaug.data.example import Example
+from llmaug.device import DEVICE, resolve_device
 from llmaug.errors import StudentError, TeacherError
 from llmaug.filters.answers import FINAL_MARK, answers_match, strip_calculator_annotations
 from llmaug.students.base import Student
 from llmaug.students.finetune import (
     MAX_GRAD_NORM, planned_steps, quiet_transformers, shuffled_batches, torch_run_settings,
 )
+from llmaug.teachers.embedded import cache_argument, local_model_folder, returned_cache
 
 DEFAULT_BASE = "smollm2"
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")  # Llama, Mistral, Qwen, Gemma naming
@@ -71,13 +73,14 @@ class CausalLMStudent(Student):
         max_new_tokens: int = Field(256, ge=1, description="tokens generated per answer")
         predict_batch_size: int = Field(16, ge=1, description="examples per prediction batch")
         threads: int | None = Field(None, ge=1, description="torch CPU threads")
+        device: DEVICE = Field("auto", description="torch device: auto (a CUDA GPU if there is one), cpu, cuda or cuda:N")
 
     def __init__(self, **options):
         super().__init__(**options)
         self.model = None
         self.tokenizer = None
         self.losses: list[float] = []  # training loss of every optimizer step of the last fit
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(self.options["device"], "student_options.device")
 
     # ------------------------------------------------------------------------------------------ task
 
@@ -120,8 +123,6 @@ class CausalLMStudent(Student):
     # ------------------------------------------------------------------------------------------ model
 
     def base_model_folder(self) -> Path:
-        from llmaug.teachers.embedded import local_model_folder
-
         try:
             return local_model_folder(self.options["model"] or DEFAULT_BASE)
         except TeacherError as err:
@@ -291,7 +292,7 @@ class CausalLMStudent(Student):
         out = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
                          logits_to_keep=1)
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-        cache = out.past_key_values
+        cache = returned_cache(out)
         next_position = positions[:, -1:] + 1
         scores = torch.zeros((len(prompts), len(continuations)), dtype=torch.float64)
         for column, ids in enumerate(continuations):
@@ -300,7 +301,7 @@ class CausalLMStudent(Student):
                 rest = torch.tensor(ids[:-1], device=self.device).expand(len(prompts), -1)
                 mask = torch.cat([attention, torch.ones_like(rest)], dim=1)
                 logits = self.model(input_ids=rest, attention_mask=mask, position_ids=next_position + torch.arange(
-                    len(ids) - 1, device=self.device), past_key_values=cache, use_cache=True).logits
+                    len(ids) - 1, device=self.device), use_cache=True, **cache_argument(self.model, cache)).logits
                 log_probs = torch.log_softmax(logits.float(), dim=-1)
                 targets = torch.tensor(ids[1:], device=self.device).expand(len(prompts), -1)
                 total = total + log_probs.gather(2, targets.unsqueeze(-1)).squeeze(-1).double().sum(dim=1)

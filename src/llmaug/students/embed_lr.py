@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from pydantic import Field
 
 from llmaug.data.example import Example
+from llmaug.device import DEVICE, check_device
 from llmaug.embedding import shared_encoder
 from llmaug.errors import StudentError
 from llmaug.students.base import Student
@@ -38,12 +39,14 @@ class EmbedLRStudent(Student):
         model: str | None = Field(None, description="sentence-encoder folder (default all-MiniLM-L6-v2)")
         C: float = Field(100.0, gt=0, description="inverse regularisation strength of the logistic regression")
         threads: int | None = Field(None, ge=1, description="torch CPU threads for encoding")
+        device: DEVICE = Field("auto", description="torch device of the encoder: auto (a CUDA GPU if there is one), cpu, cuda or cuda:N")
 
     def __init__(self, **options):
         super().__init__(**options)
         model = self.options["model"]
         if model is not None and not Path(model).is_dir():
             raise StudentError(f"encoder model folder not found: {model}", "--student")
+        check_device(self.options["device"], "student_options.device")
         self.classifier: LogisticRegression | None = None
 
     def features(self, examples: list[Example]) -> np.ndarray:
@@ -51,7 +54,7 @@ class EmbedLRStudent(Student):
         pairs = [e.text_pair for e in examples if e.text_pair is not None]
         if pairs and len(pairs) != len(examples):
             raise StudentError("examples mix single texts and sentence pairs; embed-lr needs one or the other")
-        encoder = shared_encoder(self.options["model"])
+        encoder = shared_encoder(self.options["model"], self.options["device"])
         with torch_threads(self.options["threads"]):
             vectors = encoder.encode([e.text for e in examples] + pairs)
         if not pairs:

@@ -12,6 +12,7 @@ epoch: 54 examples train for 140 steps (10 epochs), 500 for 300 steps (2.4 epoch
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -24,6 +25,7 @@ import torch
 from pydantic import Field
 
 from llmaug.data.example import Example
+from llmaug.device import DEVICE, cpu_threads, resolve_device
 from llmaug.embedding import minilm_path
 from llmaug.errors import StudentError
 from llmaug.students.base import Student
@@ -64,15 +66,9 @@ def default_threads() -> int:
     return max(1, min(MAX_DEFAULT_THREADS, usable // 2))
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> contextlib.AbstractContextManager:
     """Run torch with `threads` CPU threads (None: `default_threads()`), restoring the process setting after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads or default_threads())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return cpu_threads(threads or default_threads())
 
 
 @contextlib.contextmanager
@@ -129,13 +125,18 @@ class FinetuneStudent(Student):
         weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
         max_steps: int = Field(300, ge=1, description="optimizer steps at most (never below one epoch)")
         freeze_embeddings: bool = Field(True, description="keep the token embedding frozen")
+        frozen_layers: int = Field(
+            0, ge=0, description="keep the embeddings and the lowest N transformer layers as pretrained: their "
+                                 "outputs are computed once per text and shared by every fit, so fits train only "
+                                 "the layers above (BERT-like models)")
         threads: int | None = Field(None, ge=1, description="torch CPU threads (default: half the cores, at most 4)")
+        device: DEVICE = Field("auto", description="torch device: auto (a CUDA GPU if there is one), cpu, cuda or cuda:N")
 
     def __init__(self, **options):
         super().__init__(**options)
         self.model = None
         self.tokenizer = None
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(self.options["device"], "student_options.device")
 
     def base_model_dir(self) -> Path:
         folder = Path(self.options["model"]) if self.options["model"] else minilm_path()
@@ -202,17 +203,27 @@ class FinetuneStudent(Student):
             # The token embedding is half of MiniLM's weights: a few dozen examples touch a few hundred of its
             # rows, while AdamW would update (and weight-decay) all 30k of them every step.
             self.model.get_input_embeddings().weight.requires_grad_(False)
+        with frozen_lower_layers(self.model, self.options["frozen_layers"], self._frozen_key()) as lower:
+            self._steps(examples, targets, generator, total_steps, lower)
+        self.model.eval()
+
+    def _frozen_key(self) -> str:
+        return f"{self.base_model_dir().resolve()}:{self.options['max_length']}"
+
+    def _steps(self, examples, targets, generator, total_steps: int, lower: "FrozenLower | None") -> None:
+        batch_size = self.options["batch_size"]
         optimizer, schedule = self._optimizer(total_steps)
         self.model.train()
         for chosen in shuffled_batches(len(examples), batch_size, total_steps, generator):
             batch = self._tokenize([examples[i] for i in chosen])
+            if lower is not None:
+                lower.attention_mask = batch["attention_mask"]
             loss = self.model(**batch, labels=targets[chosen].to(self.device)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
-        self.model.eval()
 
     def predict_proba(self, examples: list[Example]) -> np.ndarray:
         if self.model is None or self.tokenizer is None:
@@ -242,3 +253,89 @@ class FinetuneStudent(Student):
         if saved_labels != self.labels:
             raise StudentError(f"model labels {saved_labels} differ from the manifest's {self.labels}", directory)
         self.model.eval()
+
+
+class FrozenLower(torch.nn.Module):
+    """Stands in for a BERT-like model's embeddings while its lowest layers are frozen: returns, for a batch, the
+    hidden states after those layers, each row computed once (alone, unpadded, without dropout) and then kept in
+    `memo`, so that every later fit on the same text reads it instead of running the frozen layers again."""
+
+    def __init__(self, embeddings: torch.nn.Module, layers: list[torch.nn.Module], memo: "LowerMemo"):
+        super().__init__()
+        self.embeddings = embeddings
+        self.layers = torch.nn.ModuleList(layers)
+        self.memo = memo
+        self.attention_mask: torch.Tensor | None = None  # the batch's, set before each forward pass
+
+    def forward(self, input_ids=None, token_type_ids=None, **kwargs) -> torch.Tensor:
+        lengths = self.attention_mask.sum(dim=1).tolist()
+        rows = [self._row(input_ids[i, :n], None if token_type_ids is None else token_type_ids[i, :n])
+                for i, n in enumerate(lengths)]
+        width = input_ids.shape[1]
+        return torch.stack([torch.nn.functional.pad(row, (0, 0, 0, width - len(row))) for row in rows])
+
+    def _row(self, ids: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
+        key = (tuple(ids.tolist()), None if types is None else tuple(types.tolist()))
+        hidden = self.memo.get(key)
+        if hidden is None:
+            self.embeddings.eval()
+            self.layers.eval()
+            with torch.no_grad():
+                hidden = self.embeddings(input_ids=ids[None], token_type_ids=None if types is None else types[None])
+                for layer in self.layers:  # one unpadded row: no attention mask needed
+                    output = layer(hidden)
+                    hidden = output[0] if isinstance(output, tuple) else output
+            hidden = hidden[0]
+            self.memo.put(key, hidden)
+        return hidden
+
+
+class LowerMemo:
+    """Hidden states after the frozen layers, per token sequence, up to `max_bytes` (least recently used go)."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._rows: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key) -> torch.Tensor | None:
+        row = self._rows.get(key)
+        if row is not None:
+            self._rows.move_to_end(key)
+        return row
+
+    def put(self, key, row: torch.Tensor) -> None:
+        self._rows[key] = row
+        self.bytes += row.numel() * row.element_size()
+        while self.bytes > self.max_bytes and self._rows:
+            _, dropped = self._rows.popitem(last=False)
+            self.bytes -= dropped.numel() * dropped.element_size()
+
+
+_LOWER_MEMOS: dict[tuple, LowerMemo] = {}  # (base model, length limit, frozen layers, device) -> its memo
+
+
+@contextlib.contextmanager
+def frozen_lower_layers(model, count: int, key: str) -> Iterator[FrozenLower | None]:
+    """Train `model` with its embeddings and lowest `count` layers frozen and read from a shared memo: they are
+    swapped for a `FrozenLower` for the block and put back after, so that the model saves and predicts as a
+    plain Hugging Face model."""
+    if not count:
+        yield None
+        return
+    base = model.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if not hasattr(base, "embeddings") or layers is None:
+        raise StudentError("frozen_layers needs a BERT-like model (embeddings, then encoder.layer)", "--student-option")
+    if count >= len(layers):
+        raise StudentError(f"frozen_layers must be below the model's {len(layers)} layers", "--student-option")
+    device = next(model.parameters()).device
+    memo = _LOWER_MEMOS.setdefault((key, count, str(device)), LowerMemo())
+    embeddings = base.embeddings
+    lower = FrozenLower(embeddings, list(layers[:count]), memo)
+    lower.requires_grad_(False)
+    base.embeddings, base.encoder.layer = lower, layers[count:]
+    try:
+        yield lower
+    finally:
+        base.embeddings, base.encoder.layer = embeddings, layers

@@ -18,6 +18,13 @@ def student_class(kind: str) -> type[Student]:
         raise StudentError(f"student {kind!r} is not available in this installation ({err})", "--student") from None
 
 
+def fold_student_options(spec: str, options: dict | None = None, fold_options: dict | None = None) -> dict:
+    """The options of a run's k-fold students of kind `spec`: the kind's measured `fold_options` defaults, then
+    `options` (the run student's, when the folds are of its kind), then `fold_options` (given for the folds)."""
+    kind = spec.strip().partition(":")[0]
+    return {**student_class(kind).fold_options, **(options or {}), **(fold_options or {})}
+
+
 def make_student(spec: str = "finetune", **options) -> Student:
     """Build an untrained student from a spec; `finetune:PATH` / `causal-lm:PATH` choose the base model."""
     kind, _, model = spec.strip().partition(":")

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ConfigDict, Field
 
+from llmaug.device import DEVICE
 from llmaug.data.example import Example
 from llmaug.errors import TeacherError
 from llmaug.options import Options as OptionsModel
@@ -74,6 +75,7 @@ class PoolBackend:
         name: str | None = Field(None, description="the pool's name in the teacher identity")
         embeddings_cache: str | None = Field(None, description="folder keeping the pool's MiniLM embeddings between processes")
         batch_size: int = Field(64, ge=1, description="requests answered together")
+        device: DEVICE = Field("auto", description="torch device of the MiniLM encoder: auto, cpu, cuda or cuda:N")
 
     def __init__(self, source: str | Path | Sequence[Example], mode: str | None = None, **options):
         opts = validate_options(self.Options, {"mode": mode, **options}, "teacher 'pool'")
@@ -88,6 +90,7 @@ class PoolBackend:
         self.served = 0
         self.exhausted_requests = 0
         self._encoder = encoder
+        self._device = opts.device
         self._embeddings_cache = Path(embeddings_cache) if embeddings_cache is not None else None
         self._rng = random.Random(seed)
         self._labels = sorted({row.label for row in self.rows if row.label is not None})
@@ -194,7 +197,7 @@ class PoolBackend:
             return _tfidf_encoder(texts)
         from llmaug.embedding import shared_encoder
 
-        return shared_encoder().encode
+        return shared_encoder(device=self._device).encode
 
     def _cached_vectors(self, texts: list[str]):
         if self._embeddings_cache is None or self._encoder != "minilm":
