@@ -1,31 +1,47 @@
-"""Embedded-teacher throughput: llmaug's `Teacher` against raw transformers `generate`, side by side.
+"""Embedded-teacher throughput: precision and batch size side by side, llmaug's `Teacher` against raw
+transformers `generate`, a cached rerun, and the accepted-output rate per precision.
 
-Both paths run the same loaded model on the same prompts, batch size, sampling params and per-batch seeds, so
-they do the same work (the script checks that their outputs match); the difference is llmaug's overhead.
-Runs alternate between the two paths and the medians are reported. A second table times a cached rerun.
+1. Settings: each `--settings` entry (dtype:batch, e.g. float32:8, the path of every version before dtype
+   auto) generates the same LLM2LLM prompts on TREC-6 seeds; runs alternate between the settings, so that a change
+   in machine load hits all alike, and each setting's median tokens/s is compared with the first's.
+2. Overhead: the default setting through llmaug's `Teacher` and the same generation written directly against
+   transformers, alternating (the script checks that their outputs match).
+3. Cached rerun: cold against warm.
+4. Quality: `--quality-prompts` LLM2LLM requests per dtype (TREC-6 seeds, a wrong label in the prompt, as a run
+   sends them), read and filtered by the run's shared filters (embedding label check included); the accepted
+   share with its 95% Wilson interval. Precision changes sampled outputs, so the rate must be compared.
 
-    .venv/bin/python bench/teacher_throughput.py --runs 3 --batch-size 8 --prompts 16 --max-tokens 64
+    flock /work/bench.lock .venv/bin/python bench/teacher_throughput.py --runs 3
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import platform
+import random
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from llmaug.data.bundled import BUNDLED  # noqa: E402
-from llmaug.teachers import GenerationParams, Teacher, TeacherRequest  # noqa: E402
+from llmaug.bench.results import write_page  # noqa: E402
+from llmaug.candidates import candidates  # noqa: E402
+from llmaug.config import validate_config  # noqa: E402
+from llmaug.data import load_bundled, sample_fraction  # noqa: E402
+from llmaug.evaluation import ErrorCase  # noqa: E402
+from llmaug.filters.quality import QualityFilter  # noqa: E402
+from llmaug.methods import LLM2LLM  # noqa: E402
+from llmaug.session import task_info  # noqa: E402
+from llmaug.teachers import Teacher, TeacherRequest  # noqa: E402
 from llmaug.teachers.embedded import EmbeddedBackend, batch_seed  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "teacher_throughput.md"
@@ -34,22 +50,36 @@ RESULTS = Path(__file__).parent / "results" / "teacher_throughput.md"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--settings", nargs="+", default=["float32:8", "bfloat16:8", "bfloat16:16", "auto:auto"],
+                        help="dtype:batch_size pairs; the first is the baseline of the ratios")
+    parser.add_argument("--prompts", type=int, default=32, help="prompts per throughput run")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--quality-prompts", type=int, default=192, help="prompts per dtype for the accepted rate")
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the backend's choice)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     return parser.parse_args()
 
 
+def make_asks(count: int, max_tokens: int, offset: int = 0):
+    """LLM2LLM's asks for `count` TREC-6 seeds (1% samples of successive seeds, as many as needed), each shown
+    with a wrong label as the student's prediction; `offset` gives other sample indices, i.e. fresh samples."""
+    train = load_bundled("trec6")
+    seeds, sample = [], 0
+    while len(seeds) < count:
+        seeds += sample_fraction(train, 0.01, seed=sample)
+        sample += 1
+    seeds = seeds[:count]
+    context = SimpleNamespace(task=task_info(validate_config({}), seeds))
+    labels = sorted({e.label for e in seeds})
+    rng = random.Random(0)
+    method = LLM2LLM(max_tokens=max_tokens)
+    return [method._ask(ErrorCase(e, rng.choice([x for x in labels if x != e.label])), context, 0, 0, offset, 1)
+            for e in seeds], seeds
+
+
 def make_requests(count: int, max_tokens: int) -> list[TeacherRequest]:
-    lines = BUNDLED["trec6"].split("train").read_text().splitlines()[:count]
-    params = GenerationParams(temperature=0.8, top_p=0.95, max_tokens=max_tokens, seed=0)
-    questions = [json.loads(line)["text"] for line in lines]
-    return [TeacherRequest.chat([{"role": "user", "content": f"Write one new question similar to: {question}"}],
-                                params=params)
-            for question in questions]
+    return [ask.request for ask in make_asks(count, max_tokens)[0]]
 
 
 def batches(requests: list[TeacherRequest], size: int) -> list[list[TeacherRequest]]:
@@ -81,7 +111,7 @@ def run_raw(backend: EmbeddedBackend, requests: list[TeacherRequest], batch_size
     for batch in batches(requests, batch_size):
         prompts = [tokenizer.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False,
                                                  add_generation_prompt=True) for r in batch]
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(backend.device)
         torch.manual_seed(batch_seed([r.cache_key(backend.identity) for r in batch]))
         with torch.inference_mode():
             output = model.generate(**encoded, generation_config=config)
@@ -92,16 +122,54 @@ def run_raw(backend: EmbeddedBackend, requests: list[TeacherRequest], batch_size
     return time.perf_counter() - start, tokens, texts
 
 
-def measure_throughput(backend: EmbeddedBackend, requests: list[TeacherRequest], args) -> dict:
+def measure_settings(backends: dict[str, EmbeddedBackend], requests: list[TeacherRequest], runs: int) -> dict:
+    """Median generated tokens/s of each setting, the settings alternating within every run."""
+    rates: dict[str, list[float]] = {name: [] for name in backends}
+    for _ in range(runs):
+        for name, backend in backends.items():
+            seconds, tokens, _ = run_teacher(backend, requests)
+            rates[name].append(tokens / seconds)
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def measure_overhead(backend: EmbeddedBackend, requests: list[TeacherRequest], runs: int) -> dict:
     llmaug_rates, raw_rates, same_outputs = [], [], True
-    for _ in range(args.runs):  # alternating, so that a change in machine load hits both paths alike
+    for _ in range(runs):  # alternating, so that a change in machine load hits both paths alike
         seconds, tokens, llmaug_texts = run_teacher(backend, requests)
         llmaug_rates.append(tokens / seconds)
-        seconds, tokens, raw_texts = run_raw(backend, requests, args.batch_size)
+        seconds, tokens, raw_texts = run_raw(backend, requests, backend.batch_size)
         raw_rates.append(tokens / seconds)
         same_outputs &= llmaug_texts == raw_texts
     return {"llmaug": statistics.median(llmaug_rates), "raw": statistics.median(raw_rates),
             "same_outputs": same_outputs}
+
+
+def measure_quality(backend: EmbeddedBackend, count: int, max_tokens: int) -> dict:
+    """The share of LLM2LLM answers that the run's shared filters accept, and the commonest rejection reasons."""
+    asks, seeds = make_asks(count, max_tokens)
+    teacher = Teacher(backend)
+    start = time.perf_counter()
+    responses = teacher.generate([ask.request for ask in asks])
+    seconds = time.perf_counter() - start
+    made, unreadable, instructions = candidates(asks, responses, method="llm2llm", round=0, teacher=backend.identity)
+    quality = QualityFilter(centroid_top=1).fit(seeds)
+    kept, dropped = quality.apply(made, seeds, sorted({e.label for e in seeds}), instructions)
+    reasons: dict[str, int] = {}
+    for rejected in unreadable + dropped:
+        reason = rejected.reason.split(" (")[0]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return {"accepted": len(kept), "asked": len(asks), "seconds": seconds,
+            "tokens_per_s": teacher.usage.completion_tokens / seconds,
+            "reasons": dict(sorted(reasons.items(), key=lambda item: -item[1])[:4])}
+
+
+def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    if not total:
+        return 0.0, 0.0
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return centre - half, centre + half
 
 
 def measure_cached_rerun(backend: EmbeddedBackend, requests: list[TeacherRequest], runs: int) -> dict:
@@ -119,52 +187,89 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def report(args, backend: EmbeddedBackend, throughput: dict, cached: dict, load: str) -> str:
-    ratio = throughput["llmaug"] / throughput["raw"]
-    speedup = cached["cold"] / cached["warm"]
+def make_backend(setting: str, args) -> EmbeddedBackend:
+    dtype, _, batch = setting.partition(":")
+    return EmbeddedBackend(args.model, dtype=dtype, batch_size=None if batch in ("", "auto") else int(batch),
+                           threads=args.threads)
+
+
+def report(args, backends: dict[str, EmbeddedBackend], rates: dict, overhead: dict, cached: dict, quality: dict,
+           load: str) -> str:
+    baseline = next(iter(rates))
     command = "python bench/teacher_throughput.py " + " ".join(sys.argv[1:])
-    return "\n".join([
-        "# Embedded teacher throughput",
-        "",
+    default = backends[args.settings[-1]]
+    lines = [
         f"Command: `{command}`",
         "",
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} using {torch.get_num_threads()} "
-        f"threads, transformers {transformers.__version__}, Python {platform.python_version()}; "
-        f"load average before the run: {load}.",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}, Python {platform.python_version()}; load average before and after: {load}.",
         "",
-        f"Model `{backend.identity}`; {args.prompts} prompts, batch size {args.batch_size}, max_tokens "
-        f"{args.max_tokens}, temperature 0.8, top_p 0.95; median of {args.runs} alternating runs.",
+        f"Model `{args.model}`; {args.prompts} LLM2LLM prompts on TREC-6 seeds, max_tokens {args.max_tokens}, "
+        f"temperature 0.8; threads {args.threads or 'the backend default (idle cores)'}; median of {args.runs} "
+        "runs, the settings alternating within each run.",
+        "",
+        "| setting (dtype:batch) | resolved | generated tokens/s | vs " + baseline + " |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for name, rate in rates.items():
+        backend = backends[name]
+        resolved = f"{backend.options.dtype}, batch {backend.batch_size}"
+        lines.append(f"| {name} | {resolved} | {rate:.1f} | {rate / rates[baseline]:.2f}× |")
+    lines += [
+        "",
+        f"Overhead, at the default setting ({default.options.dtype}, batch {default.batch_size}):",
         "",
         "| path | generated tokens/s |",
         "| --- | ---: |",
-        f"| llmaug `Teacher` (cache off) | {throughput['llmaug']:.1f} |",
-        f"| raw transformers `generate` | {throughput['raw']:.1f} |",
-        f"| llmaug / raw | {ratio:.0%} (goal ≥ 80%) |",
+        f"| llmaug `Teacher` (cache off) | {overhead['llmaug']:.1f} |",
+        f"| raw transformers `generate` | {overhead['raw']:.1f} |",
+        f"| llmaug / raw | {overhead['llmaug'] / overhead['raw']:.0%} (goal ≥ 80%) |",
         "",
-        f"Both paths produced identical outputs: {'yes' if throughput['same_outputs'] else 'no'}.",
+        f"Both paths produced identical outputs: {'yes' if overhead['same_outputs'] else 'no'}.",
         "",
         "| cached rerun | wall time |",
         "| --- | ---: |",
         f"| cold (empty cache) | {cached['cold']:.2f} s |",
         f"| warm (every request cached, median of {args.runs}) | {cached['warm'] * 1000:.1f} ms |",
-        f"| speedup | {speedup:,.0f}× (goal ≥ 50×) |",
+        f"| speedup | {cached['cold'] / cached['warm']:,.0f}× (goal ≥ 50×) |",
         "",
-    ])
+        f"Accepted outputs: {args.quality_prompts} LLM2LLM requests per dtype (TREC-6 seeds of 1% samples 0, 1, ..., "
+        "each shown with a wrong label), filtered by the run's shared filters with the embedding label check:",
+        "",
+        "| dtype, batch | accepted | share (95% interval) | tokens/s | commonest rejections |",
+        "| --- | ---: | --- | ---: | --- |",
+    ]
+    for name, result in quality.items():
+        low, high = wilson(result["accepted"], result["asked"])
+        reasons = ", ".join(f"{reason} {count}" for reason, count in result["reasons"].items())
+        lines.append(f"| {name} | {result['accepted']} / {result['asked']} | {result['accepted'] / result['asked']:.1%} "
+                     f"({low:.1%}–{high:.1%}) | {result['tokens_per_s']:.1f} | {reasons} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     args = parse_args()
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"
-    backend = EmbeddedBackend(args.model, batch_size=args.batch_size, threads=args.threads)
+    load = _load()
+    backends = {setting: make_backend(setting, args) for setting in args.settings}
     requests = make_requests(args.prompts, args.max_tokens)
-    run_teacher(backend, requests[:1])  # loads the model; warms both paths' first-call costs
-    run_raw(backend, requests[:1], args.batch_size)
-    throughput = measure_throughput(backend, requests, args)
-    cached = measure_cached_rerun(backend, requests, args.runs)
-    table = report(args, backend, throughput, cached, load)
-    print(table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(table)
+    for backend in backends.values():
+        run_teacher(backend, requests[:1])  # loads the model; warms the first-call costs
+    default = backends[args.settings[-1]]
+    run_raw(default, requests[:1], default.batch_size)
+    rates = measure_settings(backends, requests, args.runs)
+    overhead = measure_overhead(default, requests, args.runs)
+    cached = measure_cached_rerun(default, requests, args.runs)
+    quality = {}
+    for setting in ("float32:8", args.settings[-1]):
+        backend = backends.get(setting) or make_backend(setting, args)
+        quality[f"{backend.options.dtype}, {backend.batch_size}"] = measure_quality(backend, args.quality_prompts, args.max_tokens)
+    page = report(args, backends, rates, overhead, cached, quality, f"{load} / {_load()}")
+    print(page)
+    write_page(args.output, page, "Embedded teacher throughput")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
