@@ -18,7 +18,6 @@ A variant is a student spec with options: `KIND[:KEY=VALUE,KEY=VALUE]`. Rows go 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shlex
 import statistics
@@ -31,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import yaml  # noqa: E402
 
 from llmaug.bench.machine import machine_facts  # noqa: E402
-from llmaug.bench.results import write_page  # noqa: E402
+from llmaug.bench.results import replace_rows, write_page  # noqa: E402
 from llmaug.data import load_bundled, sample_fraction  # noqa: E402
 from llmaug.data.example import Example  # noqa: E402
 from llmaug.evaluation import stratified_folds  # noqa: E402
@@ -102,15 +101,6 @@ def _row(seed: int, variant: str, seconds: float, wrong: set[str], reference: se
     }
 
 
-def merged(path: Path, rows: list[dict]) -> list[dict]:
-    fresh = {(str(r["seed"]), r["variant"]) for r in rows}
-    old = []
-    if path.exists():
-        with path.open(newline="", encoding="utf-8") as file:
-            old = [r for r in csv.DictReader(file) if (r["seed"], r["variant"]) not in fresh]
-    return old + rows
-
-
 def render(rows: list[dict], command: str) -> str:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     seeds = sorted({int(r["seed"]) for r in rows})
@@ -149,12 +139,7 @@ def render(rows: list[dict], command: str) -> str:
 def main() -> None:
     args = parse_args()
     rows = [row for seed in args.seeds for row in compare(seed, args)]
-    csv_path = args.results / "fold_students.csv"
-    rows = merged(csv_path, rows)
-    with csv_path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    rows = replace_rows(args.results / "fold_students.csv", rows, COLUMNS, ("seed", "variant"))
     command = "python bench/fold_students.py " + shlex.join(sys.argv[1:])
     page = render(rows, command)
     write_page(args.results / "fold_students.md", page, "Cheaper k-fold students: speed and error choice")

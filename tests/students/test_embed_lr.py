@@ -56,3 +56,16 @@ def test_missing_encoder_folder_is_a_student_error(tmp_path):
 def test_rejects_unlabelled_training_rows(toy):
     with pytest.raises(StudentError, match="no label"):
         EmbedLRStudent().fit(toy + [Example.create("an unlabelled text")], seed=0)
+
+
+def test_a_test_set_scored_every_round_is_encoded_once_and_comes_back_the_same(trec_rows, monkeypatch):
+    """The encoder remembers the last few lists it encoded whole: the same list again needs no model pass."""
+    encoder = shared_encoder(None)
+    student = EmbedLRStudent().fit(trec_rows[:12], seed=0)
+    first = student.predict_proba(trec_rows)
+    monkeypatch.setattr(encoder, "_encode", lambda texts: pytest.fail("encoded the same list again"))
+    again = student.predict_proba(trec_rows)
+    assert np.array_equal(first, again)
+    vectors = encoder.encode([e.text for e in trec_rows])
+    vectors[:] = 0  # a caller's copy: the remembered vectors stay as they were
+    assert np.array_equal(student.predict_proba(trec_rows), first)

@@ -43,10 +43,41 @@ def test_gemma3_without_its_packages_names_the_pip_command(monkeypatch):
         EmbeddedBackend("gemma3-270m")
 
 
-def test_identity_names_the_model_file_and_loads_nothing():
-    backend = EmbeddedBackend()
-    assert backend.identity == "embedded:SmolLM2-135M-Instruct.Q4_1"
+def test_identity_names_the_model_file_and_its_precision_and_loads_nothing():
+    backend = EmbeddedBackend(dtype="float32")
+    assert backend.identity == "embedded:SmolLM2-135M-Instruct.Q4_1"  # as before dtype existed: old caches hit
     assert backend._model is None
+    assert EmbeddedBackend(dtype="bfloat16").identity == "embedded:SmolLM2-135M-Instruct.Q4_1@bfloat16"
+
+
+def test_batch_size_and_dtype_default_from_the_machine(monkeypatch):
+    from llmaug import device
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    assert (EmbeddedBackend(device="cpu").options.dtype, EmbeddedBackend(device="cpu").batch_size) == ("bfloat16", 16)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert (EmbeddedBackend(device="cpu").options.dtype, EmbeddedBackend(device="cpu").batch_size) == ("float32", 8)
+    assert EmbeddedBackend(device="cpu", batch_size=3).batch_size == 3
+
+
+def test_threads_follow_the_idle_cores_per_call_and_are_restored(monkeypatch, tmp_path):
+    import torch
+
+    from llmaug import device
+    from llmaug.generators.tiny import save_tiny_causal_lm
+
+    backend = EmbeddedBackend(str(save_tiny_causal_lm(tmp_path / "tiny")), device="cpu", dtype="float32")
+    seen = []
+    monkeypatch.setattr(embedded, "idle_cores", lambda: 1)
+    monkeypatch.setattr(backend, "_generate", lambda requests: seen.append(torch.get_num_threads()) or [])
+    before = torch.get_num_threads()
+    run(backend, [ask("Hi", params=GREEDY)])
+    assert seen == [1] and torch.get_num_threads() == before
+    pinned = EmbeddedBackend(str(tmp_path / "tiny"), device="cpu", threads=2)
+    monkeypatch.setattr(pinned, "_generate", lambda requests: seen.append(torch.get_num_threads()) or [])
+    run(pinned, [ask("Hi", params=GREEDY)])
+    assert seen == [1, 2]
+    assert device.idle_cores() >= 1
 
 
 def test_truncate_at_stop_cuts_at_the_earliest_stop_string():
@@ -74,7 +105,7 @@ def test_a_failed_conversion_leaves_no_model_folder(tmp_path):
 
 @pytest.fixture(scope="module")
 def backend():
-    backend = EmbeddedBackend(threads=1)
+    backend = EmbeddedBackend(threads=1, dtype="float32")
     yield backend
     asyncio.run(backend.aclose())
 
@@ -155,7 +186,7 @@ def test_converted_model_is_cached_and_reused(backend, monkeypatch):
         raise AssertionError("the second backend converted the GGUF file again")
 
     monkeypatch.setattr(embedded, "convert_gguf", must_not_convert)
-    second = EmbeddedBackend(threads=1)
+    second = EmbeddedBackend(threads=1, dtype="float32")
     try:
         assert second.model_folder == backend.model_folder
         request = ask("Name a colour.", params=GREEDY)
@@ -178,3 +209,18 @@ def test_teacher_rerun_is_served_from_the_cache(backend, tmp_path):
     assert rerun.usage.calls == 0 and rerun.usage.cached == 2
     assert [r.text for r in second] == [r.text for r in first]
     assert all(r.cached for r in second)
+
+
+@pytest.mark.slow
+def test_bfloat16_generates_and_picks_the_obvious_choice_too():
+    bf16 = EmbeddedBackend(threads=1, dtype="bfloat16")
+    try:
+        requests = [ask("Is Paris a city or a fruit? Answer:", choices=("city", "fruit")),
+                    ask("Is a banana a city or a fruit? Answer:", choices=("city", "fruit")),
+                    ask(QUESTION, params=SAMPLED)]
+        responses = run(bf16, requests)
+        assert [r.text for r in responses[:2]] == ["city", "fruit"]
+        assert responses[2].text.strip() and responses[2].completion_tokens > 0
+        assert next(bf16._model.parameters()).dtype.__str__() == "torch.bfloat16"
+    finally:
+        asyncio.run(bf16.aclose())

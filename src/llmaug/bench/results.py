@@ -38,6 +38,14 @@ def write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
+def replace_rows(path: Path, rows: list[dict], fields: list[str] | tuple[str, ...], key: tuple[str, ...]) -> list[dict]:
+    """Write `rows` into the CSV at `path` in place of the rows there with the same `key` values; all rows back."""
+    fresh = {tuple(str(row[name]) for name in key) for row in rows}
+    kept = [row for row in read_rows(path) if tuple(row[name] for name in key) not in fresh]
+    write_rows(path, kept + rows, list(fields))
+    return kept + rows
+
+
 def row_key(row: dict) -> tuple[str, ...]:
     return tuple(str(row[name]) for name in KEY_FIELDS)
 
