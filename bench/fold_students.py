@@ -13,6 +13,9 @@ both agree right/wrong).
 
 A variant is a student spec with options: `KIND[:KEY=VALUE,KEY=VALUE]`. Rows go to bench/results/fold_students.csv
 (a rerun replaces the rows of the same seed and variant) and the summary to bench/results/fold_students.md.
+
+With `--test`, each variant instead trains once on the whole 1% sample and is scored on the TREC-6 test split (as
+the run's own student would be): fit time and test accuracy, in fold_students_test.csv and a second table.
 """
 
 from __future__ import annotations
@@ -30,16 +33,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import yaml  # noqa: E402
 
 from llmaug.bench.machine import machine_facts  # noqa: E402
-from llmaug.bench.results import replace_rows, write_page  # noqa: E402
+from llmaug.bench.results import read_rows, replace_rows, write_page  # noqa: E402
 from llmaug.data import load_bundled, sample_fraction  # noqa: E402
 from llmaug.data.example import Example  # noqa: E402
 from llmaug.evaluation import stratified_folds  # noqa: E402
 from llmaug.students import make_student  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+COMMAND = "python bench/fold_students.py " + shlex.join(sys.argv[1:])
 REFERENCE = "finetune"
 NOISE = "finetune (training seed + 1000)"
-COLUMNS = ("seed", "variant", "fold_seconds", "cv_accuracy", "errors", "jaccard", "agreement", "load")
+COLUMNS = ("seed", "variant", "fold_seconds", "cv_accuracy", "errors", "jaccard", "agreement", "load", "command")
+TEST_COLUMNS = ("seed", "variant", "fit_seconds", "test_accuracy", "load", "command")
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fraction", type=float, default=0.01)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--test", action="store_true", help="test accuracy of one fit on the whole sample instead")
     return parser.parse_args()
 
 
@@ -90,6 +96,22 @@ def compare(seed: int, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def score_on_test(seed: int, args: argparse.Namespace) -> list[dict]:
+    seed_rows = sample_fraction(load_bundled("trec6"), args.fraction, seed=seed)
+    test = load_bundled("trec6", "test")
+    rows = []
+    for variant in [REFERENCE, *args.variants]:
+        kind, options = parse_variant(variant)
+        start = time.perf_counter()
+        student = make_student(kind, **options).fit(seed_rows, seed=seed)
+        seconds = time.perf_counter() - start
+        accuracy = sum(p == e.label for p, e in zip(student.predict(test), test)) / len(test)
+        rows.append({"seed": seed, "variant": variant, "fit_seconds": round(seconds, 1),
+                     "test_accuracy": round(accuracy, 4), "load": " ".join(f"{x:.2f}" for x in os.getloadavg())})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def _row(seed: int, variant: str, seconds: float, wrong: set[str], reference: set[str], total: int) -> dict:
     union = wrong | reference
     return {
@@ -101,12 +123,31 @@ def _row(seed: int, variant: str, seconds: float, wrong: set[str], reference: se
     }
 
 
-def render(rows: list[dict], command: str) -> str:
+def render_test(rows: list[dict]) -> list[str]:
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    lines = ["", "One fit on the whole 1% sample, scored on the TREC-6 test split (500 questions), as the run's own "
+             "student; median fit time, mean ± sd accuracy over the seeds: " + "; ".join(commands(rows)) + ".", "",
+             "| student | seeds | fit (s) | test accuracy | per seed |", "| --- | --- | ---: | --- | --- |"]
+    for variant in variants:
+        mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: int(r["seed"]))
+        accuracies = [float(r["test_accuracy"]) for r in mine]
+        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        lines.append(f"| `{variant}` | {', '.join(str(r['seed']) for r in mine)} | "
+                     f"{statistics.median(float(r['fit_seconds']) for r in mine):.1f} | "
+                     f"{statistics.mean(accuracies):.3f} ± {spread:.3f} | {', '.join(f'{a:.3f}' for a in accuracies)} |")
+    return lines
+
+
+def commands(rows: list[dict]) -> list[str]:
+    return [f"`{command}`" for command in dict.fromkeys(r["command"] for r in rows)]
+
+
+def render(rows: list[dict]) -> str:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     seeds = sorted({int(r["seed"]) for r in rows})
     reference_time = statistics.median(float(r["fold_seconds"]) for r in rows if r["variant"] == REFERENCE)
     lines = [
-        f"Command: `{command}`",
+        "Commands: " + "; ".join(commands(rows)),
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in machine_facts(("torch", "transformers")).items()) + ".",
         "",
@@ -138,10 +179,16 @@ def render(rows: list[dict], command: str) -> str:
 
 def main() -> None:
     args = parse_args()
-    rows = [row for seed in args.seeds for row in compare(seed, args)]
-    rows = replace_rows(args.results / "fold_students.csv", rows, COLUMNS, ("seed", "variant"))
-    command = "python bench/fold_students.py " + shlex.join(sys.argv[1:])
-    page = render(rows, command)
+    fold_csv, test_csv = args.results / "fold_students.csv", args.results / "fold_students_test.csv"
+    if args.test:
+        fresh = [row for seed in args.seeds for row in score_on_test(seed, args)]
+        replace_rows(test_csv, [{**row, "command": COMMAND} for row in fresh], TEST_COLUMNS, ("seed", "variant"))
+    else:
+        fresh = [row for seed in args.seeds for row in compare(seed, args)]
+        replace_rows(fold_csv, [{**row, "command": COMMAND} for row in fresh], COLUMNS, ("seed", "variant"))
+    page = render(read_rows(fold_csv))
+    if test_csv.exists():
+        page += "\n" + "\n".join(render_test(read_rows(test_csv)))
     write_page(args.results / "fold_students.md", page, "Cheaper k-fold students: speed and error choice")
     print(page)
 

@@ -114,6 +114,11 @@ def split_pairs(examples: list[Example]) -> tuple[list[str], list[str] | None]:
 
 class FinetuneStudent(Student):
     kind = "finetune"
+    # k-fold students keep the lowest 3 of MiniLM's 6 layers frozen: on TREC-6 1% (3 seeds) their wrong seeds
+    # matched full fine-tuning's as closely as a second full fine-tuning with another seed does (Jaccard 0.73 vs
+    # 0.70), in half the time; 4 frozen layers drifted (0.63) and fewer epochs or frozen-encoder proxies (embed-lr)
+    # drifted further (bench/results/fold_students.md).
+    fold_options = {"frozen_layers": 3}
 
     class Options(Student.Options):
         model: str | None = Field(None, description="Hugging Face model folder to fine-tune (default all-MiniLM-L6-v2)")
