@@ -17,6 +17,8 @@ from rich.console import Console
 
 from llmaug.config import config_yaml, validate_config
 from llmaug.methods import LLM2LLM
+from llmaug.review.decisions import append_decisions, decide, load_decisions, review_state
+from llmaug.review.rundata import ACCEPTED, RunData
 from llmaug.review.sample_run import write_sample_run
 from llmaug.review.server import TOKEN_HEADER, BackgroundServer
 from llmaug.runner import run
@@ -69,6 +71,20 @@ def run_dir(finished_run, tmp_path) -> Path:
 def big_run(tmp_path_factory) -> Path:
     """A synthetic finished run of 100k teacher outputs (about 80k accepted, 20k rejected) over 5 rounds."""
     return write_sample_run(tmp_path_factory.mktemp("review-big") / "big", rows=100_000)
+
+
+@pytest.fixture
+def decide_on():
+    """`decide_on(run_dir, action, count, label=None)`: `action` on the first `count` accepted rows without a decision
+    yet, written to review.jsonl; returns their ids."""
+    def decide_on(run_dir: Path, action: str, count: int, label: str | None = None) -> list[str]:
+        run = RunData(run_dir)
+        review = review_state(load_decisions(run_dir), {row.id: row.label for row in run.rows})
+        rows = [row for row in run.rows if row.kind == ACCEPTED and row.id not in review.states][:count]
+        append_decisions(run_dir, decide(review, action, [row.id for row in rows], {row.id: row.label for row in rows}, label))
+        return [row.id for row in rows]
+
+    return decide_on
 
 
 # ------------------------------------------------------------------------------------------------- HTTP
