@@ -96,8 +96,8 @@ def _accepted_rejected_plot(plt, facts: ReportFacts, rounds: list[int]):
     rejected = [r.get("rejected") or 0 for r in facts.rounds]
     ax.bar(rounds, added, label="accepted", color="#2a9d5c")
     ax.bar(rounds, rejected, bottom=added, label="rejected by the filters", color="#c9ccd3")
-    ax.legend(fontsize=7, loc="best")
-    _count_axis(ax, max(a + r for a, r in zip(added, rejected)), integer=True)
+    ax.legend(fontsize=7, loc="upper right", ncols=2)
+    _count_axis(ax, max(a + r for a, r in zip(added, rejected)), integer=True, headroom=1.3)  # room for the legend
     _round_axis(ax, rounds, "teacher outputs", "Teacher outputs accepted and rejected")
     return fig
 
@@ -141,12 +141,12 @@ def _round_axis(ax, rounds: list[int], label: str, title: str) -> None:
     ax.set_title(title, fontsize=10)
 
 
-def _count_axis(ax, highest: float, integer: bool) -> None:
+def _count_axis(ax, highest: float, integer: bool, headroom: float = 1.1) -> None:
     """Counts (and costs) start at 0, counts on whole-number ticks: 30 → 29 seed errors is not drawn as a fall to
     the floor."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.set_ylim(0, highest * 1.1 or (1 if integer else 0.01))
+    ax.set_ylim(0, highest * headroom or (1 if integer else 0.01))
     if integer:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 

@@ -180,6 +180,12 @@ class ReviewApp:
                 return "cross-site requests are refused"
         return None
 
+    def preload(self) -> None:
+        """Load a single run now rather than on the first request, so that the first page answers at once."""
+        if self.single:
+            key = next(iter(self.keys))
+            self.loaded[key] = RunState.load(key, self.keys[key], self.runs[self.keys[key]])
+
     def allowed_hosts(self) -> set[str]:
         return {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
 
@@ -417,9 +423,7 @@ def serve(root: str | Path, host: str = "127.0.0.1", port: int = 8765, open_brow
     """Serve until Ctrl-C."""
     console = console or Console()
     review = ReviewApp(root, host)
-    if review.single:  # load before printing the URL: the first page then answers at once
-        key = next(iter(review.keys))
-        review.loaded[key] = RunState.load(key, review.keys[key], review.runs[review.keys[key]])
+    review.preload()
     sock = bind(host, port)
     review.port = sock.getsockname()[1]
     url = review.public_url()
@@ -452,6 +456,7 @@ class BackgroundServer:
         self.stop()
 
     def start(self) -> "BackgroundServer":
+        self.review.preload()
         sock = bind(self.review.host, 0)
         self.review.port = sock.getsockname()[1]
         self.thread.start()
