@@ -19,7 +19,7 @@ from llmaug.review.decisions import load_decisions
 from llmaug.review.retrain import curated_data
 from llmaug.review.rundata import ACCEPTED, RunData
 
-from conftest import HOSTILE, serve
+from .helpers import HOSTILE, serve
 
 pytestmark = pytest.mark.browser
 

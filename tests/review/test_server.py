@@ -17,7 +17,7 @@ from llmaug.data import load_examples
 from llmaug.review.decisions import load_decisions
 from llmaug.review.rundata import ACCEPTED, REJECTED, RunData
 
-from conftest import serve
+from .helpers import serve
 
 
 def rows_api(served, **params) -> dict:
@@ -91,8 +91,11 @@ def test_the_rows_page_filters_on_the_server_and_answers_htmx_with_the_table_onl
 
 def test_a_bad_filter_value_is_a_400_with_a_one_line_reason(served):
     reply = served.http.get(served.base + "rows?page=zero", headers={"HX-Request": "true"})
-    assert reply.status == 400 and reply.text == "page: must be a whole number, got 'zero'"
-    assert reply.headers["hx-retarget"] == "#notice"
+    assert reply.status == 400 and unescape(reply.text) == "page: must be a whole number, got 'zero'"
+    assert reply.headers["hx-retarget"] == "#notice"  # htmx shows it in the page's notice line
+    plain = served.http.get(served.base + "rows?page=zero")
+    assert plain.status == 400 and plain.text == "page: must be a whole number, got 'zero'"
+    assert plain.headers["content-type"].startswith("text/plain")
     assert served.http.get(served.base + "errors?round=9").status == 400
     assert served.http.get("/runs/no-such-run/rows").status == 404
 

@@ -14,7 +14,7 @@ from llmaug.review.decisions import DECISIONS_FILE
 from llmaug.review.rundata import ACCEPTED, RunData
 from llmaug.review.server import CSP, TOKEN_HEADER
 
-from conftest import HOSTILE, KEY_ENV, serve
+from .helpers import HOSTILE, KEY_ENV, serve
 
 
 @pytest.fixture
@@ -138,6 +138,11 @@ def test_html_in_row_text_is_shown_as_text_everywhere(served):
         assert "<script>window.__xss" not in page and "<b>bold</b>" not in page, path
     rows = served.http.get(served.base + "rows?q=script").text
     assert "&lt;script&gt;window.__xss = 1&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt;" in rows
+
+
+def test_a_refusal_quoting_what_was_sent_is_escaped_before_htmx_shows_it(served):
+    reply = served.http.get(served.base + "rows?sort=%3Cimg%20src=x%20onerror=alert(1)%3E", headers={"HX-Request": "true"})
+    assert reply.status == 400 and "<img" not in reply.text and "&lt;img src=x onerror=alert(1)&gt;" in reply.text
 
 
 def test_pages_forbid_inline_scripts(served):

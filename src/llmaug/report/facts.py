@@ -72,7 +72,7 @@ def facts_from_result(result, method, teacher_identity: str) -> ReportFacts:
         student_options=dict(result.student.options),
         settings=method.options(), rounds=rounds, test=result.test.model_dump() if result.test else None,
         seeds=sum(e.is_seed for e in result.data), added=len(result.added), seconds=result.seconds,
-        filters=dict(result.quality), price_known=_price_known(config, rounds),
+        filters=dict(result.quality), price_known=price_known(config, rounds),
         stopped=_plain(getattr(result, "stopped", None)) or budget_stop(read_json(out / "usage.json"), config),
         selection=_plain(getattr(result, "selection", None)), verdict=_plain(getattr(result, "verdict", None)),
         added_sample=[_added_row(e, by_id.get(e.provenance.parent_ids[0]) if e.provenance.parent_ids else None)
@@ -98,7 +98,7 @@ def facts_from_run_dir(run_dir: str | Path) -> ReportFacts:
         student=str(config.get("student", "?")), student_options=config.get("student_options") or {},
         settings=summary.get("options") or {}, rounds=rounds, test=summary.get("test"),
         seeds=len(rows) - len(added), added=summary.get("added", len(added)), seconds=summary.get("seconds"),
-        price_known=_price_known(config, rounds),
+        price_known=price_known(config, rounds),
         stopped=summary.get("stopped") or budget_stop(read_json(out / "usage.json"), config),
         selection=summary.get("selection"), verdict=summary.get("verdict"),
         added_sample=[_added_row(e, by_id.get(e.provenance.parent_ids[0]) if e.provenance.parent_ids else None)
@@ -151,10 +151,12 @@ def _added_row(example, parent) -> AddedRow:
     return AddedRow(label, example.text, parent.text if parent is not None else "", example.provenance.round)
 
 
-def _price_known(config: dict, rounds: list[dict]) -> bool:
+def price_known(config: dict, rounds: list[dict]) -> bool:
+    """Whether the run's costs mean anything: it was given a price (config.yaml), or, without a config.yaml (a run
+    from the Python API), some round cost something."""
     if config:
         return config.get("price") is not None
-    return any(r.get("cost_usd") for r in rounds)  # a run without config.yaml (the Python API): costs say it
+    return any(r.get("cost_usd") for r in rounds)
 
 
 def _plain(value: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from llmaug.errors import UserError
-from llmaug.review.decisions import Decision, Review, review_state
+from llmaug.review.decisions import Decision, review_state
 from llmaug.review.rundata import ACCEPTED, REJECTED, Row, RunData
 
 STATUSES = ("accepted", "rejected", "reviewed-out", "relabelled")
@@ -255,4 +255,4 @@ def _positive_int(value: str, name: str) -> int:
     return number
 
 
-__all__ = ["MAX_PER_PAGE", "PER_PAGE", "Page", "Query", "RowIndex", "SORT_KEYS", "STATUSES", "Review"]
+__all__ = ["MAX_PER_PAGE", "PER_PAGE", "Page", "Query", "RowIndex", "SORT_KEYS", "STATUSES"]

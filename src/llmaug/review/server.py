@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
 import re
 import secrets
 import socket
@@ -355,7 +356,10 @@ async def errors_as_notices(request: web.Request, handler):
     try:
         return await handler(request)
     except UserError as err:
-        response = web.Response(status=400, text=str(err), content_type="text/plain")
+        if not _partial(request):
+            return web.Response(status=400, text=str(err), content_type="text/plain")
+        # htmx puts the answer into the page as HTML: the message (which may quote what was sent) is escaped
+        response = web.Response(status=400, text=html.escape(str(err)), content_type="text/html")
         response.headers["HX-Retarget"] = "#notice"
         response.headers["HX-Reswap"] = "innerHTML"
         return response

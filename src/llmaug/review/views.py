@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmaug.report.facts import budget_stop
+from llmaug.report.facts import budget_stop, price_known
 from llmaug.review.decisions import load_decisions
 from llmaug.review.rundata import Row, RunData, SeedRow, read_json, read_yaml
 
@@ -35,8 +35,9 @@ def interval(bounds: Any, digits: int = 3) -> str:
     return f"[{float(bounds[0]):.{digits}f}, {float(bounds[1]):.{digits}f}]"
 
 
-def cost(value: Any) -> str:
-    return "n/a" if value is None else f"${float(value):.4f}"
+def cost(value: Any, known: bool = True) -> str:
+    """US dollars; "n/a" when the run had no price (its costs of 0 mean nothing) or recorded none."""
+    return "n/a" if value is None or not known else f"${float(value):.4f}"
 
 
 def count(value: Any) -> str:
@@ -110,6 +111,7 @@ def overview(run: RunData) -> dict:
         "method": summary.get("method") or config.get("method"),
         "rounds": run.rounds,
         "has_cv": any(r.get("cv_accuracy") is not None for r in run.rounds),
+        "price_known": price_known(config, run.rounds),
         "verdict": summary.get("verdict"),
         "selection": summary.get("selection"),
         "stopped": summary.get("stopped") or budget_stop(run.usage, run.config),
