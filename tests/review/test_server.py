@@ -64,6 +64,25 @@ def test_the_overview_shows_verdict_selection_stop_reason_and_cv_accuracy_when_t
     assert '<tr class="chosen">' in page
 
 
+def test_an_unfinished_run_is_reviewed_from_its_rounds(run_dir):
+    for name in ("summary.json", "data.jsonl", "report.md", "report.html"):
+        (run_dir / name).unlink()
+    shutil.rmtree(run_dir / "rounds" / "002")
+    usage = json.loads((run_dir / "usage.json").read_text())
+    (run_dir / "usage.json").write_text(json.dumps({**usage, "budget_skipped": 4}))
+    unfinished = serve(run_dir)
+    try:
+        overview = unfinished.http.get(unfinished.base).text
+        assert "unfinished" in overview and "The run's full report" not in overview
+        assert "stopped: teacher budget reached" in overview
+        assert overview.count('<td class="num">n/a</td>') == 2  # rounds 0 and 1, from their metrics.json
+        assert rows_api(unfinished)["total"] == len(RunData(run_dir).rows) > 0
+        assert unfinished.http.get(unfinished.base + "errors?round=1").status == 200
+        assert unfinished.http.get(unfinished.base + "report").status == 404
+    finally:
+        unfinished.server.stop()
+
+
 def test_rows_come_with_their_parent_seed_and_the_wrong_prediction(served):
     run = RunData(served.run_dir)
     reply = rows_api(served, per_page=500)

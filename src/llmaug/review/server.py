@@ -281,22 +281,12 @@ class ReviewApp:
         if action == "relabel" and label is None:
             raise UserError("relabel needs a label", "label")
         index = state.index
-        if form.get("scope") == "filter":
-            query = Query.from_params(form)
-            row_ids, recorded_filter = index.decidable(index.matching(query)), query.filters() or {"all": "rows"}
-        else:
-            row_ids = [str(value) for value in form.getall("row_id", [])]
-            unknown = [row_id for row_id in row_ids if index.row(row_id) is None]
-            if not row_ids or unknown:
-                raise UserError(f"no such row {unknown[0] if unknown else ''!r}", "row_id")
-            if len(index.decidable([index.position[row_id] for row_id in row_ids])) < len(row_ids):
-                raise UserError("rows the filters rejected are not part of the data; there is nothing to decide", "row_id")
-            recorded_filter = None
+        row_ids, recorded_filter = _chosen_rows(index, form)
         async with state.lock:
             made = decide(index.review, action, row_ids, index.current_labels(row_ids), label, recorded_filter)
             await asyncio.to_thread(append_decisions, state.data.path, made)
             index.apply(made)
-        return self.after_change(request, state, form, len(made), action)
+        return self.after_change(state, form, len(made), action)
 
     async def undo(self, request: web.Request) -> web.Response:
         state = await self.run_state(request)
@@ -305,9 +295,9 @@ class ReviewApp:
             made = undo_last(state.index.review)
             await asyncio.to_thread(append_decisions, state.data.path, made)
             state.index.apply(made)
-        return self.after_change(request, state, form, len(made), "undo")
+        return self.after_change(state, form, len(made), "undo")
 
-    def after_change(self, request: web.Request, state: RunState, form, changed: int, action: str) -> web.Response:
+    def after_change(self, state: RunState, form, changed: int, action: str) -> web.Response:
         """A single row's decision re-renders that row; a bulk action or an undo re-renders the results."""
         notice = views.change_notice(action, changed)
         if form.get("scope") != "filter" and action != "undo" and "row_id" in form:
@@ -363,6 +353,21 @@ async def errors_as_notices(request: web.Request, handler):
         response.headers["HX-Retarget"] = "#notice"
         response.headers["HX-Reswap"] = "innerHTML"
         return response
+
+
+def _chosen_rows(index: RowIndex, form) -> tuple[list[str], dict | None]:
+    """The rows a decision is for: those matching the filter sent (a bulk action, which records the filter), or
+    the `row_id`s sent, which must be rows of the data."""
+    if form.get("scope") == "filter":
+        query = Query.from_params(form)
+        return index.decidable(index.matching(query)), query.filters() or {"all": "rows"}
+    row_ids = [str(value) for value in form.getall("row_id", [])]
+    unknown = [row_id for row_id in row_ids if index.row(row_id) is None]
+    if not row_ids or unknown:
+        raise UserError(f"no such row {unknown[0] if unknown else ''!r}", "row_id")
+    if len(index.decidable([index.position[row_id] for row_id in row_ids])) < len(row_ids):
+        raise UserError("rows the filters rejected are not part of the data; there is nothing to decide", "row_id")
+    return row_ids, None
 
 
 def _finish_retrain(state: RunState, task: asyncio.Future) -> None:
