@@ -87,7 +87,6 @@ class RunData:
         self.config = redacted(read_yaml(self.path / "config.yaml"))
         self.summary = read_json(self.path / "summary.json")
         self.usage = read_json(self.path / "usage.json")
-        self.review_evaluation = read_json(self.path / REVIEWED_DIR / "evaluation.json")
         self.round_dirs = round_dirs(self.path)
         self.rounds = round_facts(self.path, self.summary)
         self.errors = {k: list(_seed_errors(folder, k)) for k, folder in self.round_dirs.items()}
@@ -96,6 +95,11 @@ class RunData:
         self.rows = self._rows(final)
         self.parents = self._parents(final)
         self._predicted = {(e.round, e.seed.id): e.predicted for errors in self.errors.values() for e in errors}
+
+    @property
+    def review_evaluation(self) -> dict | None:
+        """reviewed/evaluation.json, read afresh: a retrain from the command line shows without a restart."""
+        return read_json(self.path / REVIEWED_DIR / "evaluation.json")
 
     @property
     def plots(self) -> list[str]:

@@ -373,7 +373,6 @@ def _chosen_rows(index: RowIndex, form) -> tuple[list[str], dict | None]:
 def _finish_retrain(state: RunState, task: asyncio.Future) -> None:
     try:
         state.retrain.result = task.result()
-        state.data.review_evaluation = state.retrain.result
     except UserError as err:
         state.retrain.error = str(err)
     except Exception as err:  # shown on the page; the server keeps running
