@@ -315,3 +315,37 @@ def test_one_pass_methods_are_compared_with_a_student_trained_on_the_seeds_alone
     assert result.chosen_round in (-1, 0) and result.verdict.baseline_round == -1
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["baseline"]["train_size"] == len(seed)
+
+
+def test_a_resumed_run_honours_the_review_decisions_made_so_far(tmp_path):
+    """Rows a reviewer rejected are left out and relabelled rows keep their new label when the run replays."""
+    from llmaug import LLM2LLM
+    from llmaug.decisions import append_decisions, decide, review_state
+
+    seed = seed_set()
+    teacher = Teacher(FunctionBackend(lambda r: f"Where is the harbour number {r.sample_index} of {r.target.like[:12]} ?"))
+    first = run(LLM2LLM(rounds=1, error_source="train"), seed, teacher=teacher, student=AlwaysWrongTfidf, out=tmp_path / "run",
+                console=quiet())
+    written = first.added
+    assert len(written) >= 2
+    state = review_state([], {e.id: e.label for e in written})
+    labels = {e.id: e.label for e in written}
+    append_decisions(tmp_path / "run", decide(state, "reject", [written[0].id], labels))
+    other = "NUM" if written[1].label == "LOC" else "LOC"
+    append_decisions(tmp_path / "run", decide(state, "relabel", [written[1].id], labels, new_label=other))
+
+    teacher = Teacher(FunctionBackend(lambda r: f"Where is the harbour number {r.sample_index} of {r.target.like[:12]} ?"))
+    again = run(LLM2LLM(rounds=1, error_source="train"), seed, teacher=teacher, student=AlwaysWrongTfidf, out=tmp_path / "run",
+                console=quiet())
+    ids = [e.id for e in again.added]
+    assert written[0].id not in ids and written[1].id in ids
+    assert next(e for e in again.added if e.id == written[1].id).label == other
+    rejected = [json.loads(line) for line in (tmp_path / "run" / "rounds" / "000" / "rejected.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rejected if r["reason"] == "rejected in review"] == [written[0].id]
+
+
+class AlwaysWrongTfidf(TfidfStudent):
+    """tf-idf, except that it gets every row wrong: every seed is an error, every round."""
+
+    def predict(self, examples):
+        return [next(label for label in self.labels if label != e.label) for e in examples]

@@ -389,6 +389,38 @@ def predict(
     console.print(f"wrote {len(written)} predictions to {out}")
 
 
+@app.command()
+def review(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, or a folder of runs (e.g. a bench work folder).")],
+    port: Annotated[int, Opt(help="Port to listen on (0: any free port).")] = 8765,
+    host: Annotated[str, Opt(help="Interface to bind. Any other than 127.0.0.1 requires the token printed in the URL.")] = "127.0.0.1",
+    no_browser: Annotated[bool, Opt("--no-browser", help="Print the URL only; do not open a browser.")] = False,
+) -> None:
+    """See, curate and retrain on a run's synthetic data in a local web app (Ctrl-C stops it)."""
+    from llmaug.review.server import serve
+
+    if not 0 <= port <= 65535:
+        raise UserError(f"must be between 0 and 65535, got {port}", "--port")
+    serve(run_dir, host=host, port=port, open_browser=not no_browser, console=console)
+
+
+@app.command()
+def retrain(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+) -> None:
+    """Train the run's student on its curated data (review.jsonl applied) into RUN_DIR/reviewed/ and evaluate it."""
+    from llmaug.review.retrain import retrain as retrain_run
+
+    evaluation = retrain_run(run_dir, console=err_console)
+    before = evaluation["before"] or {}
+    for key, name in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        if evaluation[key] is not None:
+            was = f" (run: {before[key]:.4f})" if before.get(key) is not None else ""
+            console.print(f"{name} {evaluation[key]:.4f}{was}")
+    console.print(f"trained on {evaluation['train_size']} examples ({evaluation['reviewed_out']} reviewed out, "
+                  f"{evaluation['relabelled']} relabelled) → {run_dir / 'reviewed'}", soft_wrap=True, highlight=False)
+
+
 def _str(value) -> str | None:
     return str(value) if value is not None else None
 

@@ -41,13 +41,17 @@ from llmaug.data.io import save_examples
 from llmaug.evaluation import BASELINE, Evaluation, Evaluator, FitRunner, fit_sequentially
 from llmaug.evaluation.selection import Selection, choose_round, stalled
 from llmaug.evaluation.verdict import Verdict, accuracy_interval, compare
-from llmaug.filters.quality import QualityFilter, Rejected
+from llmaug.decisions import apply_decisions, load_decisions
+from llmaug.filters.quality import QualityFilter, Rejected, rejection
 from llmaug.methods.base import Method, TaskInfo
 from llmaug.rundir import RunDirectory, claim_run_dir
 from llmaug.students.base import Student
 from llmaug.students.metrics import Metrics
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
 from llmaug.teachers.teacher import BUDGET_FINISH, Teacher
+
+
+REVIEWED_OUT = "rejected in review"
 
 
 @dataclass
@@ -117,6 +121,7 @@ class RunContext:
         self.console = console
         self.rundir = rundir
         self.rounds: list[RoundRecord] = []
+        self.decisions = load_decisions(rundir.path) if rundir is not None else []
         self._round_usage: Counter[str] = Counter()
 
     @property
@@ -170,8 +175,14 @@ class RunContext:
         return self.evaluator.evaluate(data, round, pool, held_out_errors)
 
     def filter(self, candidates, existing, instructions=None) -> tuple[list[Example], list[Rejected]]:
+        """The shared filters, then the review decisions made in this run directory so far (`llmaug review`): a
+        resumed run leaves out the rows a reviewer rejected and keeps the labels a reviewer set."""
         crashpoints.reached("filter")
-        return self.quality.apply(candidates, existing, self.task.labels or None, instructions)
+        kept, dropped = self.quality.apply(candidates, existing, self.task.labels or None, instructions)
+        if not self.decisions:
+            return kept, dropped
+        kept, reviewed_out = apply_decisions(kept, self.decisions)
+        return kept, dropped + [rejection(e, REVIEWED_OUT) for e in reviewed_out]
 
     def end_round(self, round: int, data, added, rejected, evaluation) -> None:
         evaluation = evaluation or self.evaluator.last
