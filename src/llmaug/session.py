@@ -27,7 +27,7 @@ from llmaug.device import check_device
 from llmaug.errors import ConfigError, UserError
 from llmaug.methods import Method, TaskInfo
 from llmaug.rundir import claim_run_dir, is_run_dir
-from llmaug.runner import RunResult, run
+from llmaug.runner import RunResult, StudentSpec, run
 from llmaug.teachers import Budget, ResponseCache, Teacher
 
 CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # safe to print back: API keys do not look like this
@@ -61,10 +61,10 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
         teacher = build_teacher(config, out, backend_options)
         try:
             return run(
-                method, seed, teacher=teacher, student=lambda: make_configured_student(config), eval=test, out=out,
-                task=task, random_seed=config.seed, label_check=config.label_check, config=config,
-                output_format=config.output_format, console=console,
-                fold_student=lambda: make_configured_student(config, fold=True),
+                method, seed, teacher=teacher, student=configured_student(config), eval=test, out=out,
+                task=task, random_seed=config.seed, label_check=config.label_check, select=config.select,
+                patience=config.patience, folds=config.cv_folds, config=config, output_format=config.output_format,
+                console=console, fold_student=configured_student(config, fold=True),
             )
         except UserError:
             teacher.close()
@@ -101,13 +101,12 @@ def build_teacher(config: RunConfig, out: Path, backend_options: dict[str, Any] 
     )
 
 
-def make_configured_student(config: RunConfig, fold: bool = False):
-    """The run's student, or with `fold` its k-fold held-out student."""
-    from llmaug.students import make_student
-
+def configured_student(config: RunConfig, fold: bool = False) -> StudentSpec:
+    """The factory of the run's students (with `fold`: of its held-out fold students): fresh, untrained, with the
+    config's options."""
     if fold:
-        return make_student(config.fold_student or config.student, **config.fold_student_options)
-    return make_student(config.student, **config.student_options)
+        return StudentSpec(config.fold_student or config.student, tuple(sorted(config.fold_student_options.items())))
+    return StudentSpec(config.student, tuple(sorted(config.student_options.items())))
 
 
 def _teacher_options(config: RunConfig) -> dict[str, Any]:
