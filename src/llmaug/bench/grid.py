@@ -45,7 +45,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.%@+=/-]*$")
 # Set by the bench for every cell, never by a grid.
 MANAGED = ("dataset", "seed", "out", "train", "eval", "match_budget")
 SAMPLING = ("fraction", "per_class")
-POOL_MODES = {"pool": "similar", "pool:similar": "similar", "pool:random": "random"}
+POOL_MODES = {"pool": "similar", "pool:similar": "similar", "pool:random": "random", "pool:prior": "prior"}
 
 
 class DatasetSpec(BaseModel):
@@ -121,7 +121,7 @@ class Arm(BaseModel):
             raise ValueError(f"arm {self.name!r}: {', '.join(map(repr, unknown))} is not an arm setting")
         teacher = str(self.run_settings.get("teacher", ""))
         if teacher.startswith("pool") and self.pool_mode is None:
-            raise ValueError(f"arm {self.name!r}: a pool teacher is written pool, pool:similar or pool:random "
+            raise ValueError(f"arm {self.name!r}: a pool teacher is written pool, pool:similar, pool:random or pool:prior "
                              "(the pool is the cell's own dataset)")
         return self
 
