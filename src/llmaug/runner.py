@@ -37,7 +37,7 @@ from llmaug.candidates import Ask, candidates
 from llmaug.config import RunConfig, config_yaml
 from llmaug.data.example import Example, label_set
 from llmaug.data.io import save_examples
-from llmaug.evaluation import Evaluation, Evaluator
+from llmaug.evaluation import Evaluation, Evaluator, FitRunner, fit_sequentially
 from llmaug.filters.quality import QualityFilter, Rejected
 from llmaug.methods.base import Method, TaskInfo
 from llmaug.rundir import RunDirectory, claim_run_dir
@@ -199,6 +199,7 @@ def run(
     config: RunConfig | None = None,
     output_format: str = "jsonl",
     console: Console | None = None,
+    fit_runner: FitRunner = fit_sequentially,
 ) -> RunResult:
     """Run `method` on `seed` and return the augmented data, per-round records and the final student.
 
@@ -208,7 +209,8 @@ def run(
     directory, `config.yaml` included (an API run's seed and eval rows are saved beside it, so that
     `llmaug run --resume OUT` and `llmaug run --config OUT/config.yaml` work for it too).
     `label_check` (auto | none | centroid) is the embedding label check of the shared filters; auto turns it on
-    for teachers whose own labels are unreliable (the embedded 135M model).
+    for teachers whose own labels are unreliable (the embedded 135M model). `fit_runner` trains the k-fold
+    held-out students (`llmaug.distributed.training.RayFitRunner` trains them as Ray tasks).
     """
     started = time.perf_counter()
     console = console or Console(stderr=True)
@@ -223,7 +225,7 @@ def run(
         task.labels = labels
     quality = (quality or default_quality(label_check, teacher)).fit(seed)
     rundir = RunDirectory(out) if out is not None else None
-    evaluator = Evaluator(factory, random_seed, eval, rundir, status=None)
+    evaluator = Evaluator(factory, random_seed, eval, rundir, status=None, fit_runner=fit_runner)
     ctx = RunContext(method, teacher, evaluator, task, random_seed, quality, console, rundir)
     evaluator.status = ctx.status
     try:

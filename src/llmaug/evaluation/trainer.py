@@ -62,6 +62,19 @@ class FitJob(NamedTuple):
 FitRunner = Callable[[Callable[[list[Example]], Student], list[FitJob]], list[list[str]]]
 
 
+@dataclass(frozen=True)
+class FreshFit:
+    """Train a fresh student from `factory` with `seed`: a fit that pickles (with its factory), so that a
+    `FitRunner` can send it to other processes (`llmaug.distributed.training.RayFitRunner`)."""
+
+    factory: StudentFactory
+    seed: int
+
+    def __call__(self, data: list[Example]) -> Student:
+        crashpoints.reached("train")
+        return self.factory().fit(data, seed=self.seed)
+
+
 def fit_sequentially(fit: Callable[[list[Example]], Student], jobs: list[FitJob]) -> list[list[str]]:
     """The predictions of each job, one job after the other (a Ray runner does them in parallel)."""
     return [fit(job.train).predict(job.rows) for job in jobs]
@@ -119,8 +132,7 @@ class Evaluator:
         return self.student_factory().fit(data, seed=self.seed)
 
     def fit_fold(self, data: list[Example]) -> Student:
-        crashpoints.reached("train")
-        return self.fold_factory().fit(data, seed=self.seed)
+        return FreshFit(self.fold_factory, self.seed)(data)
 
     def _held_out_predictions(self, data: list[Example], pool: list[Example], predictions: list[str], folds: int) -> list[str]:
         seeds = [i for i, e in enumerate(pool) if e.is_seed]
@@ -133,7 +145,7 @@ class Evaluator:
                 continue
             jobs.append(FitJob(train, [pool[seeds[j]] for j in held]))
             held_positions.append(held)
-        for held, fold_predictions in zip(held_positions, self.fit_runner(self.fit_fold, jobs), strict=True):
+        for held, fold_predictions in zip(held_positions, self.fit_runner(FreshFit(self.fold_factory, self.seed), jobs), strict=True):
             for j, predicted in zip(held, fold_predictions):
                 predictions[seeds[j]] = predicted
         return predictions
