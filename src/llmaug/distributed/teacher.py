@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +33,8 @@ from llmaug.options import validate_options
 from llmaug.teachers.base import Backend, TeacherRequest, TeacherResponse
 
 COMPONENT = "teacher 'ray'"
-IDLE_POLL_S = 0.02  # how often a batch whose actor died looks for another idle one
+IDLE_POLL_S = 0.02  # how often a batch waiting for an idle actor looks again
+START_TIMEOUT_S = 300.0  # how long batches wait for the first actor to start before the teacher gives up
 
 
 class RayOptions(OptionsModel):
@@ -59,9 +62,14 @@ class RayBackend:
         self.identity = self._local.identity
         self.batch_size = self._local.batch_size
         self.reliable_labels = getattr(self._local, "reliable_labels", True)
-        self.max_concurrency = self.options.replicas * max(1, self._local.max_concurrency)
-        self._replicas: list[_Replica] = []
-        self._idle: list[_Replica] = []  # one entry per batch an actor may take at once
+        self.slots = max(1, self._local.max_concurrency)  # batches one actor takes at once
+        self.max_concurrency = self.options.replicas * self.slots
+        self._ray = None
+        self._lock = threading.Lock()  # the lists below change from the event loop and from Ray's callback threads
+        self._replicas: list[_Replica] = []  # alive or starting
+        self._idle: list[_Replica] = []  # started replicas, once per batch each may take now
+        self._last_death = ""
+        self._started_at = 0.0
 
     @classmethod
     def options_for_spec(cls, spec: str) -> type[BaseModel]:
@@ -74,80 +82,115 @@ class RayBackend:
 
     async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]:
         self._start()
-        failures: list[BaseException] = []
-        while True:
+        while True:  # until an actor answers; each failure costs a replica a restart, so this ends
             replica = await self._take_idle()
             try:
                 responses = await asyncio.wrap_future(replica.actor.generate.remote(requests).future())
             except self._ray.exceptions.RayActorError as err:  # the actor died, or its node did, mid-batch
-                failures.append(err)
-                self._replace(replica, err)
+                self._dead(replica, err)
                 continue
             except self._ray.exceptions.RayTaskError as err:  # the wrapped backend raised: its error, as it is
-                self._idle.append(replica)
+                self._free(replica)
                 from llmaug.distributed.cluster import task_error_cause
 
                 raise task_error_cause(err) from None
-            self._idle.append(replica)
+            self._free(replica)
             return responses
 
     async def aclose(self) -> None:
-        for replica in self._replicas:
+        with self._lock:
+            replicas, self._replicas, self._idle = self._replicas, [], []
+        for replica in replicas:
             self._ray.kill(replica.actor, no_restart=True)
-        self._replicas, self._idle = [], []
         await self._local.aclose()
 
     # ----- the actors -----
 
-    def nodes(self) -> list[str]:
-        """The Ray node of each live replica, in replica order (starts them if needed)."""
+    def nodes(self, timeout: float = START_TIMEOUT_S) -> list[str]:
+        """The Ray node of each replica, once all have started (or `timeout` has passed: those that have)."""
         self._start()
-        return self._ray.get([replica.actor.node.remote() for replica in self._replicas])
+        deadline = time.monotonic() + timeout
+        while any(replica.node is None for replica in self._replicas) and time.monotonic() < deadline:
+            self._replace_failed_starts()
+            time.sleep(IDLE_POLL_S)
+        return [replica.node for replica in self._replicas if replica.node is not None]
 
     def _start(self) -> None:
-        if self._replicas:
+        if self._ray is not None:
             return
         from llmaug.distributed.cluster import connect
 
         self._ray = connect(where="--teacher")
+        self._started_at = time.monotonic()
         for index in range(self.options.replicas):
-            self._add(_Replica(index, self._new_actor()))
-        if not self._replicas:
-            raise TeacherError("no Ray actor could be started", "--teacher")
+            self._launch(index, restarts=0)
 
-    def _new_actor(self):
-        actor_class = self._ray.remote(TeacherReplica)
-        return actor_class.options(
+    def _launch(self, index: int, restarts: int) -> None:
+        """A new actor; it takes batches once Ray has placed and started it (a replica that finds no room never
+        does, so it holds no batch hostage)."""
+        actor = self._ray.remote(TeacherReplica).options(
             num_cpus=self.options.num_cpus, num_gpus=self.options.num_gpus, max_restarts=0,
-            max_concurrency=max(1, self._local.max_concurrency),
-            scheduling_strategy="SPREAD" if self.options.spread else "DEFAULT",
+            max_concurrency=self.slots, scheduling_strategy="SPREAD" if self.options.spread else "DEFAULT",
         ).remote(self._make_backend)
+        replica = _Replica(index, actor, restarts)
+        with self._lock:
+            self._replicas.append(replica)
+        actor.node.remote().future().add_done_callback(lambda started: self._started(replica, started))
 
-    def _add(self, replica: _Replica) -> None:
-        self._replicas.append(replica)
-        self._idle.extend([replica] * max(1, self._local.max_concurrency))
+    def _started(self, replica: _Replica, started) -> None:
+        # In one of Ray's own threads: record, never call Ray from here (ray.kill would wait on this very thread).
+        try:
+            node = started.result()
+        except BaseException as err:  # the actor died before it started (its node went, its backend raised)
+            replica.failure = err
+            return
+        with self._lock:
+            if replica in self._replicas:
+                replica.node = node
+                self._idle.extend([replica] * self.slots)
 
-    def _replace(self, dead: _Replica, error: BaseException) -> None:
+    def _replace_failed_starts(self) -> None:
+        with self._lock:
+            failed = [replica for replica in self._replicas if replica.failure is not None]
+        for replica in failed:
+            self._dead(replica, replica.failure)
+
+    def _free(self, replica: _Replica) -> None:
+        with self._lock:
+            if replica in self._replicas:
+                self._idle.append(replica)
+
+    def _dead(self, dead: _Replica, error: BaseException) -> None:
         """Drop a dead actor's replica; a new actor takes its place while it has restarts left."""
-        if dead not in self._replicas:
-            return  # another batch on the same actor already replaced it
-        self._replicas.remove(dead)
-        self._idle = [replica for replica in self._idle if replica is not dead]
+        with self._lock:
+            if dead not in self._replicas:
+                return  # another batch on the same actor already saw it die
+            self._replicas.remove(dead)
+            self._idle = [replica for replica in self._idle if replica is not dead]
+            self._last_death = _last_line(error)
+            if getattr(error, "actor_init_failed", False):
+                self._last_death = f"the actor could not start: {self._last_death}"
+                dead.restarts = self.options.max_restarts  # the next one would fail the same way
         self._ray.kill(dead.actor, no_restart=True)
         if dead.restarts < self.options.max_restarts:
-            self._add(_Replica(dead.index, self._new_actor(), dead.restarts + 1))
-        elif not self._replicas:
-            raise TeacherError(f"every Ray teacher replica died, the last one after {dead.restarts} restarts: "
-                               f"{' '.join(str(error).split())[:300]}", "--teacher")
+            self._launch(dead.index, dead.restarts + 1)
 
     async def _take_idle(self) -> _Replica:
-        # The Teacher dispatches at most max_concurrency batches, one per entry of _idle, so there is always one
-        # here, except while a batch whose actor died looks for another: it then waits for one to come back.
-        while not self._idle:
-            if not self._replicas:
-                raise TeacherError("every Ray teacher replica died", "--teacher")
+        # The Teacher dispatches at most max_concurrency batches, as many as the entries of _idle once every
+        # replica has started; until then, or while a dead actor's batch waits for another, batches wait here.
+        while True:
+            self._replace_failed_starts()
+            with self._lock:
+                if self._idle:
+                    return self._idle.pop(0)
+                if not self._replicas:
+                    raise TeacherError(f"every Ray teacher replica died; the last: {self._last_death}", "--teacher")
+                waiting_for_the_first = all(replica.node is None for replica in self._replicas)
+            if waiting_for_the_first and time.monotonic() - self._started_at > START_TIMEOUT_S:
+                raise TeacherError(f"no Ray teacher actor started within {START_TIMEOUT_S:.0f} s: the cluster has no "
+                                   f"room for an actor with num_cpus={self.options.num_cpus:g}, "
+                                   f"num_gpus={self.options.num_gpus:g}", "--teacher")
             await asyncio.sleep(IDLE_POLL_S)
-        return self._idle.pop(0)
 
 
 class _Replica:
@@ -155,14 +198,17 @@ class _Replica:
         self.index = index
         self.actor = actor
         self.restarts = restarts
+        self.node: str | None = None  # set once the actor has started
+        self.failure: BaseException | None = None  # set when it died before it started
 
 
 class TeacherReplica:
     """One Ray actor: a copy of the wrapped backend, loading its model on its first batch."""
 
     def __init__(self, make_backend: Callable[[], Backend]):
-        from llmaug.distributed.cluster import WORKER_ENV
         import os
+
+        from llmaug.distributed.cluster import WORKER_ENV
 
         for key, value in WORKER_ENV.items():
             os.environ.setdefault(key, value)
@@ -203,6 +249,11 @@ def options_for_spec_model(wrapped_spec: str) -> type[BaseModel]:
 @functools.cache
 def _combined(ray_options: type[BaseModel], wrapped: type[BaseModel]) -> type[BaseModel]:
     return create_model(f"Ray{wrapped.__qualname__.replace('.', '')}", __base__=(ray_options, wrapped))
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
 
 
 def _backend_from_spec(spec: str, options: dict[str, Any]) -> Backend:
