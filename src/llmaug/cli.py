@@ -50,7 +50,7 @@ def _default(setting: str) -> str:
 
 METHOD_FLAGS = {"rounds": "--rounds", "per_error": "--per-error", "one_shot": "--one-shot"}
 RAY_HELP = ("Run on Ray: auto ($RAY_ADDRESS, else a local Ray; what --ray alone means), ray://HOST:PORT or HOST:PORT "
-            "(`pip install 'llmaug[ray]'`).")
+            "(needs the ray extra).")
 
 
 @app.command()

@@ -97,7 +97,7 @@ TEACHERS = {
                   "pool:DATASET[:similar|:random]"),
         Component("teacher", "ray", "llmaug.distributed.teacher:RayBackend",
                   "an in-process backend in N Ray actors (replicas) on a Ray cluster; takes the wrapped backend's "
-                  "options too (extra: llmaug[ray])", "ray:embedded[:MODEL] | ray:llama-cpp:/path/model.gguf"),
+                  "options too (the ray extra)", "ray:embedded[:MODEL] | ray:llama-cpp:/path/model.gguf"),
     )
 }
 
