@@ -44,9 +44,7 @@ def parse_spec(spec: str) -> TeacherSpec:
             raise TeacherError(f"expected openai-compatible:http(s)://HOST[:PORT]/v1@MODEL, got {spec!r}", "--teacher")
         return TeacherSpec(kind, model, url)
     if not rest:
-        spec_form = registry.TEACHERS[kind].spec
-        raise TeacherError(f"{kind} teacher needs a path, e.g. {kind}:/path/model.gguf" if spec_form.startswith(f"{kind}:/path") else
-                           f"{kind} teacher needs more: {spec_form}", "--teacher")
+        raise TeacherError(f"{kind} teacher needs a path or name, e.g. {registry.TEACHERS[kind].spec}", "--teacher")
     return TeacherSpec(kind, rest)
 
 

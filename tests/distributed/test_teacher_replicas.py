@@ -49,7 +49,7 @@ def test_a_ray_spec_takes_ray_options_and_the_wrapped_backends_options():
     ("ray:embedded", "replicas", "option 'replicas' of teacher 'ray'"),
     ("ray:openai:gpt-4o-mini", None, "already concurrent"),
     ("ray:ray:embedded", None, "wraps another backend once"),
-    ("ray:", None, "ray teacher needs more: ray:embedded"),
+    ("ray:", None, "ray teacher needs a path or name, e.g. ray:embedded"),
 ])
 def test_bad_ray_teacher_settings_are_one_line_errors(teacher, option, message):
     overrides = {"teacher": teacher, **({f"teacher_options.{option}": 0} if option else {})}
