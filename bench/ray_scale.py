@@ -99,30 +99,27 @@ def _rows(folder: Path) -> list[dict]:
 
 
 def measure_teacher(runs: int, prompts: int, max_tokens: int) -> dict:
+    """Each teacher in turn (the two Ray set-ups would not fit on 2 CPUs at once), its model loaded before timing."""
     texts = [row.text for row in load_bundled("trec6")[:prompts]]
     params = GenerationParams(temperature=0.8, max_tokens=max_tokens)
     requests = [TeacherRequest.chat([{"role": "user", "content": f"Write one new question similar to: {text}"}],
                                     params=params) for text in texts]
     warm_up = [TeacherRequest.chat([{"role": "user", "content": "Hello"}], params=params.model_copy(update={"max_tokens": 2}))]
-    teachers = {"in-process (torch on 2 threads)": Teacher("embedded", batch_size=8),
-                "ray: 1 replica, num_cpus 2": Teacher("ray:embedded", batch_size=8, replicas=1, num_cpus=2),
-                "ray: 2 replicas, num_cpus 1 each": Teacher("ray:embedded", batch_size=8, replicas=2, num_cpus=1)}
-    rates: dict[str, list[float]] = {name: [] for name in teachers}
+    setups = {"in-process (torch on 2 threads)": ("embedded", {}),
+              "ray: 1 replica, num_cpus 2": ("ray:embedded", {"replicas": 1, "num_cpus": 2}),
+              "ray: 2 replicas, num_cpus 1 each": ("ray:embedded", {"replicas": 2, "num_cpus": 1})}
+    rates: dict[str, list[float]] = {name: [] for name in setups}
     outputs: dict[str, list[str]] = {}
-    try:
-        for teacher in teachers.values():
-            teacher.generate(warm_up * 2)  # loads the model (in each actor: a 1-request batch each)
-        for _ in range(runs):
-            for name, teacher in teachers.items():
+    for _ in range(runs):
+        for name, (spec, options) in setups.items():
+            with Teacher(spec, batch_size=8, **options) as teacher:
+                teacher.generate(warm_up * 2)  # loads the model (in each actor: a 1-request batch each)
                 before = teacher.usage.completion_tokens
                 started = time.perf_counter()
                 answers = teacher.generate(requests)
                 seconds = time.perf_counter() - started
                 rates[name].append((teacher.usage.completion_tokens - before) / seconds)
                 outputs[name] = [answer.text for answer in answers]
-    finally:
-        for teacher in teachers.values():
-            teacher.close()
     same = len({json.dumps(texts) for texts in outputs.values()}) == 1
     return {"rates": {name: statistics.median(values) for name, values in rates.items()}, "same_texts": same,
             "prompts": prompts, "max_tokens": max_tokens}
