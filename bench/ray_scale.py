@@ -38,8 +38,7 @@ from llmaug.data import load_bundled  # noqa: E402
 from llmaug.data.sampling import sample_fraction  # noqa: E402
 from llmaug.distributed.grid import RayCellRunner  # noqa: E402
 from llmaug.distributed.training import RayFitRunner  # noqa: E402
-from llmaug.evaluation import FitJob, fit_sequentially, stratified_folds  # noqa: E402
-from llmaug.evaluation.trainer import FreshFit  # noqa: E402
+from llmaug.evaluation import FitJob, FoldTask, fit_sequentially, stratified_folds  # noqa: E402
 from llmaug.students import make_student  # noqa: E402
 from llmaug.teachers import GenerationParams, ResponseCache, Teacher, TeacherRequest, TeacherResponse  # noqa: E402
 
@@ -134,7 +133,7 @@ def measure_folds(runs: int) -> dict:
     jobs = [FitJob([e for i, e in enumerate(seed) if i not in held], [seed[i] for i in held]) for held in folds]
     results = {}
     for student in ("finetune", "tfidf"):
-        fit = FreshFit(functools.partial(make_student, student), 0)
+        fit = FoldTask(functools.partial(make_student, student), 0)
         sequential, on_ray, same = [], [], True
         for _ in range(runs):
             started = time.perf_counter()

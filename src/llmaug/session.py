@@ -27,7 +27,7 @@ from llmaug.errors import ConfigError, UserError
 from llmaug.evaluation import FitRunner, fit_sequentially
 from llmaug.methods import Method, TaskInfo
 from llmaug.rundir import claim_run_dir, is_run_dir
-from llmaug.runner import RunResult, run
+from llmaug.runner import RunResult, StudentSpec, run
 from llmaug.teachers import Budget, ResponseCache, Teacher
 
 CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # safe to print back: API keys do not look like this
@@ -62,9 +62,10 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
         teacher = build_teacher(config, out, backend_options)
         try:
             return run(
-                method, seed, teacher=teacher, student=lambda: make_configured_student(config), eval=test, out=out,
-                task=task, random_seed=config.seed, label_check=config.label_check, config=config,
-                output_format=config.output_format, console=console, fit_runner=fit_runner,
+                method, seed, teacher=teacher, student=configured_student(config), eval=test, out=out,
+                task=task, random_seed=config.seed, label_check=config.label_check, select=config.select,
+                patience=config.patience, folds=config.cv_folds, config=config, output_format=config.output_format,
+                console=console, fit_runner=fit_runner,
             )
         except UserError:
             teacher.close()
@@ -104,10 +105,9 @@ def build_fit_runner(config: RunConfig) -> FitRunner:
     return RayFitRunner(config.ray)
 
 
-def make_configured_student(config: RunConfig):
-    from llmaug.students import make_student
-
-    return make_student(config.student, **config.student_options)
+def configured_student(config: RunConfig) -> StudentSpec:
+    """The factory of the run's students: fresh, untrained, with the config's options."""
+    return StudentSpec(config.student, tuple(sorted(config.student_options.items())))
 
 
 def _teacher_options(config: RunConfig) -> dict[str, Any]:

@@ -31,7 +31,7 @@ GRID = {
     "settings": [{"name": "2/class", "per_class": 2}], "seeds": [0, 1, 2], "resources": {"cpus": 2},
     "arms": [{"name": "none", "method": "none", "label_check": "none"},
              {"name": "oracle-llm2llm", "method": "llm2llm", "teacher": "pool:similar", "rounds": 2,
-              "teacher_options": {"encoder": "tfidf"}, "method_options": {"folds": 3}}],
+              "teacher_options": {"encoder": "tfidf"}, "cv_folds": 3}],
 }
 
 

@@ -33,7 +33,7 @@ GRID = {
     "arms": [
         {"name": "none", "method": "none", "label_check": "none"},
         {"name": "oracle-llm2llm", "method": "llm2llm", "teacher": "pool:similar", "rounds": 2,
-         "teacher_options": {"encoder": "tfidf"}, "method_options": {"folds": 3}},
+         "teacher_options": {"encoder": "tfidf"}, "cv_folds": 3},
         {"name": "oracle-random", "method": "paraphrase", "teacher": "pool:random", "match_added": "oracle-llm2llm"},
     ],
 }

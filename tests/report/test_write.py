@@ -22,7 +22,8 @@ SEEDS = [
     ("In which country is Kyoto ?", "LOC"), ("How many legs does a spider have ?", "NUM"),
     ("What year did the Berlin Wall fall ?", "NUM"), ("How far is the Moon from Earth ?", "NUM"),
 ]
-ROUND_PLOTS = {"train_size", "seed_errors", "teacher_requests", "teacher_tokens"}
+ROUND_PLOTS = {"train_size", "seed_errors", "teacher_requests", "teacher_tokens", "accepted_rejected"}
+WITHOUT_TEACHER_OUTPUTS = ROUND_PLOTS - {"accepted_rejected"}  # no row added or rejected: nothing to plot there
 TEST_PLOTS = {"test_accuracy", "per_class_accuracy", "confusion_matrix"}
 # Banking77 intents, the longest (48 characters) included: the case the label-count sizing of the plots is for.
 BANKING_LABELS = [
@@ -35,6 +36,10 @@ BANKING_LABELS = [
     "declined_card_payment", "declined_cash_withdrawal", "declined_transfer", "direct_debit_payment_not_recognised",
     "disposable_card_limits",
 ]
+
+
+SEEDS_BY_LABEL = [("LOC", [text for text, label in SEEDS if label == "LOC"]),
+                  ("NUM", [text for text, label in SEEDS if label == "NUM"])]
 
 
 def seed_set() -> list[Example]:
@@ -54,7 +59,7 @@ def quiet() -> Console:
 @pytest.fixture(scope="module")
 def report_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
-    run(Paraphrase(per_example=2), seed_set(), teacher=piped_teacher(), student="tfidf", eval=seed_set(), out=out,
+    run(Paraphrase(per_example=2), seed_set(), teacher=piped_teacher(), student="tfidf", eval=seed_set(), out=out, select="last",
         console=quiet())
     return out
 
@@ -96,17 +101,20 @@ def test_the_html_is_self_contained_with_each_plot_embedded_byte_for_byte(report
 def test_pipes_in_example_text_are_escaped_in_markdown_tables_and_kept_as_text_in_html(report_run):
     markdown = (report_run / "report.md").read_text()
     sample = markdown.split("## Sample of added examples")[1].strip().splitlines()
-    assert cells(sample[0]) == ["label", "text", "parent round"]
+    assert cells(sample[0]) == ["label", "text", "parent (the row it was made from)", "round"]
     rows = [cells(line) for line in sample[2:]]
-    assert rows == [[label, f"Which pipe \\| number {n} leads to the harbour ?", "0"]  # the first 5 of 6 added
-                    for label, n in zip(["LOC"] * 3 + ["NUM"] * 2, range(5))]
-    rejected = markdown.split("A sample (raw teacher output → reason):")[1].split("##")[0]
-    assert "- `Which pipe \\| number 0 leads to the harbour ?` → exact duplicate" in rejected
+    parents = dict(SEEDS_BY_LABEL)
+    assert [row[:2] + row[3:] for row in rows] == [[label, f"Which pipe \\| number {n} leads to the harbour ?", "0"]
+                                                   for label, n in zip(["LOC"] * 3 + ["NUM"] * 2, range(5))]
+    assert all(row[2] in parents[row[0]] for row in rows)  # the parent seed's text, of the row's label
+    rejected = markdown.split("## Rejected teacher outputs")[1].split("\n## ")[0]
+    assert "| Which pipe \\| number 0 leads to the harbour ? | Which pipe \\| number 0 leads to the harbour ? | exact duplicate |" in rejected
 
     html = (report_run / "report.html").read_text()
     html_rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", html) if "pipe" in row]
-    assert html_rows == [[label, f"Which pipe | number {n} leads to the harbour ?", "0"]
-                         for label, n in zip(["LOC"] * 3 + ["NUM"] * 2, range(5))]
+    added_rows = [row for row in html_rows if len(row) == 4]
+    assert [row[:2] for row in added_rows] == [[label, f"Which pipe | number {n} leads to the harbour ?"]
+                                               for label, n in zip(["LOC"] * 3 + ["NUM"] * 2, range(5))]
 
 
 def test_without_a_test_set_there_are_no_test_plots_and_no_test_section(tmp_path):
@@ -143,7 +151,7 @@ def test_many_long_labels_are_plotted_without_matplotlib_giving_up_on_the_layout
     assert len(result.test.per_class) == len(labels)
     assert [str(w.message) for w in caught if "Tight layout not applied" in str(w.message)] == []
     assert TEST_PLOTS <= plot_names(out)
-    assert set(embedded_images((out / "report.html").read_text())) == ROUND_PLOTS | TEST_PLOTS
+    assert set(embedded_images((out / "report.html").read_text())) == WITHOUT_TEACHER_OUTPUTS | TEST_PLOTS
 
 
 def test_the_plots_grow_with_the_number_of_labels(report_run, tmp_path):

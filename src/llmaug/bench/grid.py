@@ -163,6 +163,7 @@ class Grid(BaseModel):
     arms: list[Arm]
     reported: list[Reported] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    compare_to: list[str] = Field(default_factory=lambda: ["none"])  # arms every other arm gets a Δ column against
     resources: Resources = Field(default_factory=Resources)
 
     @field_validator("datasets", mode="before")

@@ -2,19 +2,18 @@
 
     run(method, seed, teacher=..., fit_runner=RayFitRunner("auto"))     # what `llmaug run --ray` does
 
-The evaluator hands over a picklable fit (a student factory and the seed) and the folds' `FitJob`s; each task
-trains a fresh student on its fold and returns its predictions for the held-out rows, so nothing but data and
-labels travels, and the predictions are those of the sequential path for the same seed. A task whose worker dies
-(killed, its node gone) is run again by Ray (`max_retries`); an error of the student itself is raised as it is.
+The evaluator hands over a picklable fold task (`FoldTask`: a student factory and the seed) and the folds'
+`FitJob`s; each Ray task trains a fresh student on its fold and returns its judgement of the held-out rows, so
+nothing but data and judgements travels, and the judgements are those of the sequential path for the same seed.
+A task whose worker dies (killed, its node gone) is run again by Ray (`max_retries`); an error of the student
+itself is raised as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from llmaug.data.example import Example
-from llmaug.evaluation import FitJob, fit_sequentially
-from llmaug.students.base import Student
+from llmaug.evaluation import FitJob, Judged
 
 
 class RayFitRunner:
@@ -24,16 +23,16 @@ class RayFitRunner:
         self.num_gpus = num_gpus
         self.max_retries = max_retries
 
-    def __call__(self, fit: Callable[[list[Example]], Student], jobs: list[FitJob]) -> list[list[str]]:
+    def __call__(self, task: Callable[[FitJob], Judged], jobs: list[FitJob]) -> list[Judged]:
         if not jobs:
             return []
         from llmaug.distributed.cluster import connect, task_error_cause
 
         ray = connect(self.address)
-        task = ray.remote(_fit_and_predict).options(
+        remote = ray.remote(_run_fold).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries, retry_exceptions=False)
-        fit_ref = ray.put(fit)  # once, not once per fold
-        refs = [task.remote(fit_ref, job) for job in jobs]
+        task_ref = ray.put(task)  # once, not once per fold
+        refs = [remote.remote(task_ref, job) for job in jobs]
         try:
             return ray.get(refs)
         except BaseException as err:
@@ -44,5 +43,5 @@ class RayFitRunner:
             raise
 
 
-def _fit_and_predict(fit: Callable[[list[Example]], Student], job: FitJob) -> list[str]:
-    return fit_sequentially(fit, [job])[0]
+def _run_fold(task: Callable[[FitJob], Judged], job: FitJob) -> Judged:
+    return task(job)
