@@ -20,9 +20,8 @@ def test_replicas_and_cells_spread_over_nodes_and_survive_one_removed(tmp_path):
     pytest.importorskip("ray")
     output = tmp_path / "scenario.log"
     with output.open("w") as log:  # a file, not a pipe: Ray's own processes may hold a pipe open past the scenario
-        # In tmp_path: Ray's worker raylets leave files named after their arguments in their working folder.
         done = subprocess.run([sys.executable, str(SCENARIO), str(tmp_path)], stdout=log, stderr=subprocess.STDOUT,
-                              timeout=600, env={**os.environ, "RAY_ADDRESS": ""}, cwd=tmp_path)
+                              timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
     assert done.returncode == 0, output.read_text()[-4000:]
     report = json.loads((tmp_path / "report.json").read_text())
 

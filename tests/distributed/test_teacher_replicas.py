@@ -158,7 +158,8 @@ DRIVER = textwrap.dedent("""
     from llmaug.testing.backends import BatchSeededBackend
 
     requests = [TeacherRequest.chat([{"role": "user", "content": f"request {i}"}]) for i in range(40)]
-    backend = RayBackend(lambda: BatchSeededBackend(delay=0.3, log=sys.argv[2]), replicas=2)
+    log = sys.argv[2]  # read here: the factory runs in the actors, whose sys.argv is Ray's
+    backend = RayBackend(lambda: BatchSeededBackend(delay=0.3, log=log), replicas=2)
     with Teacher(backend, cache=sys.argv[1]) as teacher:
         teacher.generate(requests)
 """)
@@ -183,6 +184,7 @@ def test_a_driver_killed_with_sigkill_resumes_to_the_same_answers(ray_address, t
         driver.wait()
     done_before = _cached(cache_path)
     assert 8 <= done_before < 40, driver.stderr.read().decode()[-2000:]
+    assert len(log.read_text().splitlines()) >= done_before // 4  # the first driver's actors answered those
     second_log = tmp_path / "second.log"
     with Teacher(RayBackend(lambda: BatchSeededBackend(log=second_log), replicas=2), cache=cache_path) as resumed:
         assert texts(resumed.generate(requests)) == expected
