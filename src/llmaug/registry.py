@@ -39,19 +39,25 @@ class Component:
         cls = self.load()
         return getattr(cls, "Options", cls)
 
+    def options_model_for(self, spec: str | None) -> type[BaseModel]:
+        """The options a spec of this component takes: its own model, or, for a component that wraps another
+        (`ray:embedded`), the one its class builds for the spec (`options_for_spec`)."""
+        builder = getattr(self.load(), "options_for_spec", None)
+        return builder(spec) if builder is not None and spec else self.options_model
+
     @property
     def label(self) -> str:
         """How errors name it: "method 'llm2llm'", "teacher 'openai'", "student 'finetune'"."""
         return f"{self.kind} {self.name!r}"
 
-    def validate(self, values: Mapping[str, Any], where: str | None = None) -> BaseModel:
+    def validate(self, values: Mapping[str, Any], where: str | None = None, spec: str | None = None) -> BaseModel:
         from llmaug.options import validate_options
 
-        return validate_options(self.options_model, values, self.label, where)
+        return validate_options(self.options_model_for(spec), values, self.label, where)
 
-    def defaults(self) -> dict[str, Any]:
+    def defaults(self, spec: str | None = None) -> dict[str, Any]:
         """Every option with its default value, as config.yaml records it."""
-        return self.validate({}).model_dump(mode="json")
+        return self.validate({}, spec=spec).model_dump(mode="json")
 
 
 def _methods(*components: tuple[str, str, str]) -> dict[str, Component]:
@@ -89,6 +95,9 @@ TEACHERS = {
         Component("teacher", "pool", "llmaug.teachers.pool:PoolBackend",
                   "oracle for benchmarks: real unused rows of the requested label from a dataset, no LLM",
                   "pool:DATASET[:similar|:random]"),
+        Component("teacher", "ray", "llmaug.distributed.teacher:RayBackend",
+                  "an in-process backend in N Ray actors (replicas) on a Ray cluster; takes the wrapped backend's "
+                  "options too (the ray extra)", "ray:embedded[:MODEL] | ray:llama-cpp:/path/model.gguf"),
     )
 }
 
