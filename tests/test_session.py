@@ -49,3 +49,16 @@ def test_the_embedding_label_check_defaults_on_for_the_weak_embedded_teacher_at_
     assert default_quality("auto", Teacher(FunctionBackend(lambda request: "x"))).centroid_top is None
     assert default_quality("none", weak).centroid_top is None
     assert EmbeddedBackend.reliable_labels is False
+
+
+def test_where_a_run_runs_is_not_a_setting_that_blocks_its_rerun_or_resume(tmp_path):
+    """`--ray` changes where the fold students train, never the results: a run started without it can be
+    started again or resumed with it (the config file keeps every other setting)."""
+    from llmaug.session import _check_run_dir, resolve_run_config
+
+    out = tmp_path / "run"
+    args = ["run", "--method", "none", "--student", "tfidf", "--label-check", "none", "--max-eval", "20", "--out", str(out)]
+    assert cli_exit_code(args) == 0
+    resumed = resolve_run_config(None, {"ray": "ray://head:10001"}, {"ray": "--ray"}, resume=out)
+    assert resumed.ray == "ray://head:10001" and resumed.method == "none"
+    _check_run_dir(out, resumed.model_copy(update={"ray": "auto"}), resuming=False)  # the same run: no error

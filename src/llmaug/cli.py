@@ -49,6 +49,8 @@ def _default(setting: str) -> str:
 
 
 METHOD_FLAGS = {"rounds": "--rounds", "per_error": "--per-error", "one_shot": "--one-shot"}
+RAY_HELP = ("Run on Ray: auto ($RAY_ADDRESS, else a local Ray; what --ray alone means), ray://HOST:PORT or HOST:PORT "
+            "(needs the ray extra).")
 
 
 @app.command()
@@ -89,6 +91,7 @@ def run(
     label_col: Annotated[Optional[str], Opt(help="Label column.")] = None,
     pair_col: Annotated[Optional[str], Opt(help="Second-text column for pair tasks.")] = None,
     print_config: Annotated[bool, Opt("--print-config", help="Print the fully resolved config (every default filled in) and exit.")] = False,
+    ray: Annotated[Optional[str], Opt("--ray", metavar="[ADDRESS]", help=RAY_HELP + " The k-fold students train as Ray tasks; a ray: teacher runs there too.")] = None,
 ) -> None:
     """Augment a seed set round by round and train the student. With no options: LLM2LLM on bundled TREC-6 (1%),
     the embedded teacher and a fine-tuned MiniLM student, 3 rounds."""
@@ -102,6 +105,7 @@ def run(
         output_format=output_format, text_col=text_col, label_col=label_col, pair_col=pair_col,
         match_budget=_str(match_budget), label_check=label_check, rounds=rounds, per_error=per_error, one_shot=one_shot,
         select=select, patience=patience, cv_folds=cv_folds, profile=profile, device=device, fold_student=fold_student,
+        ray=ray,
     )
     flags: dict[str, str] = {}
     for setting, pairs, flag in (("method_options", option, "--option"), ("teacher_options", teacher_option, "--teacher-option"),
@@ -175,6 +179,7 @@ def bench(
     results: Annotated[Path, Opt(help="Folder for the CSV, Markdown and plots.")] = Path("bench/results"),
     report: Annotated[bool, Opt("--report", help="Only assemble BENCHMARKS.md from the results folder.")] = False,
     benchmarks: Annotated[Path, Opt(help="Where --report writes.")] = Path("BENCHMARKS.md"),
+    ray: Annotated[Optional[str], Opt("--ray", metavar="[ADDRESS]", help=RAY_HELP + " Cells run as Ray tasks; --work must be a folder every node sees.")] = None,
 ) -> None:
     """Run a benchmark grid (resumable) and write its tables and plots; --report assembles BENCHMARKS.md."""
     import os
@@ -184,8 +189,9 @@ def bench(
 
     if grid is not None:
         root = data_root or os.environ.get("LLMAUG_DATA_ROOT")
-        command = " ".join(["llmaug bench", str(grid)] + ([f"--data-root {root}"] if root else []))
-        outcome = run_bench(grid, work=work, data_root=root, results=results, console=err_console, command=command)
+        command = " ".join(["llmaug bench", str(grid)] + ([f"--data-root {root}"] if root else []) + ([f"--ray {ray}"] if ray else []))
+        outcome = run_bench(grid, work=work, data_root=root, results=results, console=err_console, command=command,
+                            cells=_ray_cell_runner(ray) if ray else None)
         console.print(f"{len(outcome.ran)} cells run, {len(outcome.reused)} finished earlier, {len(outcome.failed)} failed; "
                       f"table: {outcome.paths.markdown}")
         if outcome.failed:
@@ -194,6 +200,13 @@ def bench(
         raise UserError("give a grid file, or --report to assemble BENCHMARKS.md", "GRID")
     if report:
         console.print(f"wrote {build_report(results, benchmarks)}")
+
+
+def _ray_cell_runner(address: str):
+    from llmaug.distributed.cluster import check_address
+    from llmaug.distributed.grid import RayCellRunner
+
+    return RayCellRunner(check_address(address))
 
 
 @app.command()
@@ -452,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     _quiet_libraries()
     debug = "--debug" in argv
     argv = [arg for arg in argv if arg != "--debug"]  # a flag of the whole program, wherever it stands
+    argv = _bare_ray_means_auto(argv)
     try:
         code = app(args=argv, prog_name="llmaug", standalone_mode=False)
     except UserError as err:
@@ -472,6 +486,18 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("interrupted; `llmaug run --resume RUN_DIR` continues a run where it stopped", highlight=False)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _bare_ray_means_auto(argv: list[str]) -> list[str]:
+    """`--ray` without an address (last, or before another option or the grid file) is `--ray auto`: click has no
+    options whose value may be left out. An address is `auto` or has a port (HOST:PORT, ray://HOST:PORT)."""
+    expanded = []
+    for index, arg in enumerate(argv):
+        expanded.append(arg)
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if arg == "--ray" and (following is None or (following != "auto" and ":" not in following)):
+            expanded.append("auto")
+    return expanded
 
 
 def _fail(message: str, exit_code: int, debug: bool) -> None:

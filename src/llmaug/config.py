@@ -15,12 +15,13 @@ The resolved config (`config.yaml` in the run directory, `llmaug run --print-con
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmaug import registry
 from llmaug.device import DEVICE
@@ -29,6 +30,9 @@ from llmaug.options import OptionError
 from llmaug.teachers.usage import Price
 
 # Settings that may stand at the top level as a shorthand for a component option: name -> options dict.
+# Where `--ray` runs: auto ($RAY_ADDRESS, else a local Ray), a Ray Client address or a cluster's GCS address.
+RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\-\[\]]+:\d+)$")
+RAY_ADDRESS_FORMS = "auto, ray://HOST:PORT or HOST:PORT"
 SHORTHANDS = {"rounds": "method_options", "per_error": "method_options", "one_shot": "method_options",
               "api_key_env": "teacher_options"}
 
@@ -78,6 +82,16 @@ class RunConfig(BaseModel):
     output_format: Literal["jsonl", "csv", "parquet"] = Field("jsonl", description="format of the data files")
     device: DEVICE = Field("auto", description="where torch runs, for every component that has a device option "
                                                "unless its own options say otherwise: auto, cpu, cuda or cuda:N")
+    ray: str | None = Field(None, description=(
+        "train the k-fold students as Ray tasks on this cluster: auto ($RAY_ADDRESS, else a local Ray), "
+        "ray://HOST:PORT or HOST:PORT; it changes where work runs, never the results"))
+
+    @field_validator("ray")
+    @classmethod
+    def _ray_address(cls, value: str | None) -> str | None:
+        if value is not None and not RAY_ADDRESS.match(value):
+            raise ValueError(f"expected {RAY_ADDRESS_FORMS}, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
@@ -189,7 +203,8 @@ def _resolved_components(config: RunConfig, source: Source) -> dict[str, Any]:
     resolved.update(_fold_student(config, student_options, source))
     teacher_kind = teacher_kind_of(config.teacher, source.where("teacher"))
     teacher = registry.component("teacher", teacher_kind, source.where("teacher"))
-    resolved["teacher_options"] = _options(teacher, config.teacher_options, "teacher_options", source, config.device)
+    resolved["teacher_options"] = _options(teacher, config.teacher_options, "teacher_options", source, config.device,
+                                           config.teacher)
     return resolved
 
 
@@ -212,15 +227,17 @@ def _fold_student(config: RunConfig, student_options: dict[str, Any], source: So
 
 
 def _options(component: registry.Component, values: dict[str, Any], setting: str, source: Source,
-             device: str) -> dict[str, Any]:
+             device: str, spec: str | None = None) -> dict[str, Any]:
     """The component's options, complete; the run's `device` goes to a component that has the option and was not
     given its own."""
-    if "device" in component.options_model.model_fields:
-        values = {"device": device, **values}
     try:
-        return component.resolved(values).model_dump(mode="json")
+        if "device" in component.options_model_for(spec).model_fields:
+            values = {"device": device, **values}
+        return component.resolved(values, spec=spec).model_dump(mode="json")
     except OptionError as err:
         raise ConfigError(err.message, source.where(f"{setting}.{err.option}" if err.option else setting)) from None
+    except UserError as err:  # a spec the component refuses (ray:openai:...)
+        raise ConfigError(err.message, source.where(component.kind)) from None
 
 
 def teacher_kind_of(spec: str, where: str | None = None) -> str:
@@ -291,7 +308,7 @@ def changed_settings(config: RunConfig) -> dict[str, Any]:
     changed = config.model_dump(mode="json", exclude_defaults=True)
     defaults = {"method_options": _component_defaults("method", config.method),
                 "student_options": _component_defaults("student", config.student),
-                "teacher_options": _component_defaults("teacher", teacher_kind_of(config.teacher)),
+                "teacher_options": _component_defaults("teacher", teacher_kind_of(config.teacher), config.teacher),
                 "fold_student_options": _default_fold(config).get("fold_student_options", {})}
     if config.fold_student == _default_fold(config).get("fold_student"):
         changed.pop("fold_student", None)
@@ -312,9 +329,9 @@ def _default_fold(config: RunConfig) -> dict[str, Any]:
         return {}
 
 
-def _component_defaults(kind: registry.Kind, name: str) -> dict[str, Any]:
+def _component_defaults(kind: registry.Kind, name: str, spec: str | None = None) -> dict[str, Any]:
     try:
-        return registry.component(kind, name).defaults()
+        return registry.component(kind, name).defaults(spec)
     except UserError:  # e.g. a python: student of an API run
         return {}
 

@@ -39,25 +39,31 @@ class Component:
         cls = self.load()
         return getattr(cls, "Options", cls)
 
+    def options_model_for(self, spec: str | None) -> type[BaseModel]:
+        """The options a spec of this component takes: its own model, or, for a component that wraps another
+        (`ray:embedded`), the one its class builds for the spec (`options_for_spec`)."""
+        builder = getattr(self.load(), "options_for_spec", None)
+        return builder(spec) if builder is not None and spec else self.options_model
+
     @property
     def label(self) -> str:
         """How errors name it: "method 'llm2llm'", "teacher 'openai'", "student 'finetune'"."""
         return f"{self.kind} {self.name!r}"
 
-    def validate(self, values: Mapping[str, Any], where: str | None = None) -> BaseModel:
+    def validate(self, values: Mapping[str, Any], where: str | None = None, spec: str | None = None) -> BaseModel:
         from llmaug.options import validate_options
 
-        return validate_options(self.options_model, values, self.label, where)
+        return validate_options(self.options_model_for(spec), values, self.label, where)
 
-    def resolved(self, values: Mapping[str, Any], where: str | None = None) -> BaseModel:
+    def resolved(self, values: Mapping[str, Any], where: str | None = None, spec: str | None = None) -> BaseModel:
         """`validate`, then the machine's choices filled in where an option leaves them to it (e.g. `dtype: auto`
         on the embedded teacher), as a run records them: an options model may define `resolved()` for that."""
-        options = self.validate(values, where)
+        options = self.validate(values, where, spec)
         return options.resolved() if callable(getattr(options, "resolved", None)) else options
 
-    def defaults(self) -> dict[str, Any]:
+    def defaults(self, spec: str | None = None) -> dict[str, Any]:
         """Every option with its default value, as config.yaml records it."""
-        return self.resolved({}).model_dump(mode="json")
+        return self.resolved({}, spec=spec).model_dump(mode="json")
 
 
 def _methods(*components: tuple[str, str, str]) -> dict[str, Component]:
@@ -95,6 +101,9 @@ TEACHERS = {
         Component("teacher", "pool", "llmaug.teachers.pool:PoolBackend",
                   "oracle for benchmarks: real unused rows of the requested label from a dataset, no LLM",
                   "pool:DATASET[:similar|:random]"),
+        Component("teacher", "ray", "llmaug.distributed.teacher:RayBackend",
+                  "an in-process backend in N Ray actors (replicas) on a Ray cluster; takes the wrapped backend's "
+                  "options too (the ray extra)", "ray:embedded[:MODEL] | ray:llama-cpp:/path/model.gguf"),
     )
 }
 

@@ -25,12 +25,14 @@ from llmaug.data.example import Example, label_set
 from llmaug.data.sampling import sample_n
 from llmaug.device import check_device
 from llmaug.errors import ConfigError, UserError
+from llmaug.evaluation import FitRunner, fit_sequentially
 from llmaug.methods import Method, TaskInfo
 from llmaug.rundir import claim_run_dir, is_run_dir
 from llmaug.runner import RunResult, StudentSpec, run
 from llmaug.teachers import Budget, ResponseCache, Teacher
 
 CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # safe to print back: API keys do not look like this
+WHERE_SETTINGS = ("out", "ray")  # where a run lives and runs, never what it computes: a resume may change them
 
 
 def resolve_run_config(config_path: Path | None, overrides: Mapping[str, Any], flags: Mapping[str, str],
@@ -56,6 +58,7 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
     method = build_method(config)
     task = task_info(config, seed)
     backend_options = _teacher_options(config)
+    fit_runner = build_fit_runner(config)
     created = not out.exists()
     with claim_run_dir(out):  # before the cache opens: a refused second process writes nothing
         teacher = build_teacher(config, out, backend_options)
@@ -64,7 +67,7 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
                 method, seed, teacher=teacher, student=configured_student(config), eval=test, out=out,
                 task=task, random_seed=config.seed, label_check=config.label_check, select=config.select,
                 patience=config.patience, folds=config.cv_folds, config=config, output_format=config.output_format,
-                console=console, fold_student=configured_student(config, fold=True),
+                console=console, fit_runner=fit_runner, fold_student=configured_student(config, fold=True),
             )
         except UserError:
             teacher.close()
@@ -99,6 +102,18 @@ def build_teacher(config: RunConfig, out: Path, backend_options: dict[str, Any] 
         budget=Budget(max_calls=config.max_teacher_calls, max_tokens=config.max_tokens_budget), price=config.price,
         **(backend_options if backend_options is not None else _teacher_options(config)),
     )
+
+
+def build_fit_runner(config: RunConfig) -> FitRunner:
+    """How the k-fold students train: one after the other, or with `ray` set as Ray tasks on that cluster (joined
+    now, so that a wrong address fails before any work)."""
+    if config.ray is None:
+        return fit_sequentially
+    from llmaug.distributed.cluster import connect
+    from llmaug.distributed.training import RayFitRunner
+
+    connect(config.ray)
+    return RayFitRunner(config.ray)
 
 
 def configured_student(config: RunConfig, fold: bool = False) -> StudentSpec:
@@ -142,11 +157,11 @@ def _resumed_config(run_dir: Path, overrides: Mapping[str, Any], flags: Mapping[
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise ConfigError("not a run directory (no config.yaml)", run_dir)
-    given = [flags.get(key, key) for key, value in overrides.items() if value is not None and key != "out"]
+    given = [flags.get(key, key) for key, value in overrides.items() if value is not None and key not in WHERE_SETTINGS]
     if given:
         raise ConfigError(f"--resume takes the run's own settings; drop {', '.join(given)}", "--resume")
     # The folder may have been moved or copied since: it, not the `out` recorded inside, is the run directory.
-    return load_config(path, {"out": str(run_dir)})
+    return load_config(path, {"out": str(run_dir), "ray": overrides.get("ray")})
 
 
 def _check_run_dir(out: Path, config: RunConfig, resuming: bool) -> None:
@@ -160,12 +175,12 @@ def _check_run_dir(out: Path, config: RunConfig, resuming: bool) -> None:
     if not saved.exists():
         return
     previous = load_config(saved, {}).model_dump(mode="json")
-    if _without_out(previous) != _without_out(config.model_dump(mode="json")):
+    if _without_where(previous) != _without_where(config.model_dump(mode="json")):
         raise ConfigError("a run with different settings is already there; use --resume to continue it or another --out", out)
 
 
-def _without_out(settings: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in settings.items() if key != "out"}
+def _without_where(settings: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in settings.items() if key not in WHERE_SETTINGS}
 
 
 def load_run_data(config: RunConfig) -> tuple[list[Example], list[Example] | None]:

@@ -19,6 +19,7 @@
       - {name: full-data, method: none, fraction: 1.0, oracle: true}
     reported:
       - {dataset: rte, setting: full-real, arm: s3, accuracy: 76.17, source: "S3, Table 9 (MiniLM)"}
+    resources: {cpus: 1, gpus: 0}    # what each cell reserves on a Ray cluster (`--ray`); an arm may set its own
 
 An arm takes any `llmaug run` setting besides its name and method; `settings` and `datasets` restrict it to
 some of them. `match_calls: ARM` caps its teacher at the requests that ARM made on the same dataset, setting and
@@ -45,7 +46,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.%@+=/-]*$")
 # Set by the bench for every cell, never by a grid.
 MANAGED = ("dataset", "seed", "out", "train", "eval", "match_budget")
 SAMPLING = ("fraction", "per_class")
-POOL_MODES = {"pool": "similar", "pool:similar": "similar", "pool:random": "random"}
+POOL_MODES = {"pool": "similar", "pool:similar": "similar", "pool:random": "random", "pool:prior": "prior"}
 
 
 class DatasetSpec(BaseModel):
@@ -78,6 +79,15 @@ class Setting(BaseModel):
         return {"fraction": self.fraction, "per_class": self.per_class}
 
 
+class Resources(BaseModel):
+    """What one cell reserves on a Ray cluster (`llmaug bench --ray`); a bench on one machine ignores it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float = Field(1, ge=0)
+    gpus: float = Field(0, ge=0)
+
+
 class Arm(BaseModel):
     """One method configuration; extra keys are `llmaug run` settings (rounds, teacher, method_options, ...)."""
 
@@ -90,6 +100,7 @@ class Arm(BaseModel):
     datasets: list[str] | None = None
     match_calls: str | None = None
     match_added: str | None = None
+    resources: Resources | None = None  # default: the grid's
 
     @property
     def run_settings(self) -> dict[str, Any]:
@@ -121,7 +132,7 @@ class Arm(BaseModel):
             raise ValueError(f"arm {self.name!r}: {', '.join(map(repr, unknown))} is not an arm setting")
         teacher = str(self.run_settings.get("teacher", ""))
         if teacher.startswith("pool") and self.pool_mode is None:
-            raise ValueError(f"arm {self.name!r}: a pool teacher is written pool, pool:similar or pool:random "
+            raise ValueError(f"arm {self.name!r}: a pool teacher is written pool, pool:similar, pool:random or pool:prior "
                              "(the pool is the cell's own dataset)")
         return self
 
@@ -153,6 +164,7 @@ class Grid(BaseModel):
     reported: list[Reported] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     compare_to: list[str] = Field(default_factory=lambda: ["none"])  # arms every other arm gets a Δ column against
+    resources: Resources = Field(default_factory=Resources)
 
     @field_validator("datasets", mode="before")
     @classmethod

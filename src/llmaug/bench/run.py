@@ -9,6 +9,8 @@
 
 A cell's run directory is named by a hash of its settings, so a finished cell is recognised and never run again,
 an interrupted one resumes from its own cache and memoised trainings, and an edited arm gets a fresh directory.
+Cells run one after the other here, or as Ray tasks across a cluster (`--ray`, `llmaug.distributed.grid`): then
+the work folder must be one that every node sees at the same path, and the tables are the same.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from llmaug.bench.grid import SAMPLING, Cell, Grid, load_grid, substitute
+from llmaug.bench.grid import SAMPLING, Cell, Grid, Resources, load_grid, substitute
 from llmaug.bench.machine import machine_facts
 from llmaug.bench.results import (
     CELL_FIELDS,
@@ -87,41 +91,180 @@ def run_bench(
     results: str | Path = DEFAULT_RESULTS,
     console: Console | None = None,
     command: str | None = None,
+    cells: CellRunner | None = None,
 ) -> BenchOutcome:
+    """Run every cell of the grid that has not finished, then write the tables. `cells` computes them: one after
+    the other here by default, or as Ray tasks (`llmaug.distributed.grid.RayCellRunner`, `llmaug bench --ray`);
+    the tables are the same either way (they are written in grid order, whatever order cells finish in)."""
     grid = load_grid(grid_file, data_root)
     results = Path(results)
     paths = BenchPaths(results, Path(work) if work is not None else results / f"work-{grid.name}", grid.name)
     console = console or Console(stderr=True)
-    cells = grid.cells()
+    runner = cells or SequentialCells()
     outcome = BenchOutcome(paths)
-    previous = {row_key(row): row for row in read_rows(paths.csv)}
-    previous_rounds = read_rows(paths.rounds_csv)
-    rows: dict[tuple, dict] = {}
-    rounds: dict[tuple, list[dict]] = {}
     meta = {"grid_file": str(grid_file), "command": command or f"llmaug bench {grid_file}", "work": str(paths.work),
             "started": _now(), "machine": machine_facts(), "grid": grid.model_dump(mode="json")}
     write_json_atomic(paths.meta, meta)  # an interrupted bench's page can still be rebuilt from its CSV
     with _grid_progress(console) as progress:
-        task = progress.add_task("cells", total=len(cells))
-        for cell in cells:
-            progress.update(task, description=cell.label())
-            try:
-                row, cell_rounds, ran = _cell(cell, grid, paths, data_root, rows, previous, previous_rounds)
-            except UserError as err:
-                outcome.failed.append(f"{cell.label()}: {err}")
-                progress.console.print(f"[red]failed[/red] {cell.label()}: {err}", highlight=False, soft_wrap=True)
-                progress.advance(task)
-                continue
-            rows[cell.key], rounds[cell.key] = row, cell_rounds
-            (outcome.ran if ran else outcome.reused).append(cell.label())
-            progress.console.print(_cell_line(cell, row, ran), highlight=False, soft_wrap=True)
-            _save_csvs(paths, cells, rows, rounds)
-            progress.advance(task)
-    _save_csvs(paths, cells, rows, rounds)
+        _Schedule(grid, paths, data_root, runner, outcome, progress).run()
     meta.update(finished=_now(), failed=outcome.failed)
     write_json_atomic(paths.meta, meta)
     render(paths)
     return outcome
+
+
+class _Schedule:
+    """The grid's cells through a `CellRunner`: a cell is handed over once the arm it matches has finished
+    (cells that match no arm at once), finished cells are read back instead of run, and each result is recorded
+    (console line, CSV rewrite) as it arrives."""
+
+    def __init__(self, grid: Grid, paths: BenchPaths, data_root, runner: CellRunner, outcome: BenchOutcome, progress):
+        self.grid, self.paths, self.data_root, self.runner = grid, paths, data_root, runner
+        self.outcome, self.progress = outcome, progress
+        self.cells = grid.cells()
+        self.previous = {row_key(row): row for row in read_rows(paths.csv)}
+        self.previous_rounds = read_rows(paths.rounds_csv)
+        self.rows: dict[tuple, dict] = {}
+        self.rounds: dict[tuple, list[dict]] = {}
+        self.unfinished = {cell.key for cell in self.cells}
+        self.task = progress.add_task("cells", total=len(self.cells))
+
+    def run(self) -> None:
+        waiting = list(self.cells)
+        self.runner.start(self.paths.work)
+        try:
+            while waiting or self.runner.running:
+                ready = [cell for cell in waiting if not self._waits_for_another(cell)]
+                for cell in ready:
+                    waiting.remove(cell)
+                    self._hand_over(cell)
+                if self.runner.running:
+                    self.runner.wait()
+        finally:
+            self.runner.close()
+        _save_csvs(self.paths, self.cells, self.rows, self.rounds)
+
+    def _waits_for_another(self, cell: Cell) -> bool:
+        return cell.arm.matched is not None and cell.with_arm(cell.arm.matched[0]) in self.unfinished
+
+    def _hand_over(self, cell: Cell) -> None:
+        self.progress.update(self.task, description=cell.label())
+        try:
+            prepared = _prepare(cell, self.grid, self.paths, self.data_root, self.rows, self.previous,
+                                self.previous_rounds)
+        except UserError as err:
+            self._failed(cell, err)
+            return
+        if isinstance(prepared, CellJob):
+            self.runner.submit(prepared, self._computed)
+        else:
+            self._record(cell, *prepared, ran=False)
+
+    def _computed(self, job: CellJob, result: CellDone | UserError) -> None:
+        if isinstance(result, UserError):
+            self._failed(job.cell, result)
+            return
+        row, cell_rounds = _rows(job.identity, Path(job.config.out), _seed_size(job.config), result.seconds,
+                                 result.resumed)
+        self._record(job.cell, row, cell_rounds, ran=True)
+
+    def _record(self, cell: Cell, row: dict, cell_rounds: list[dict], ran: bool) -> None:
+        self.rows[cell.key], self.rounds[cell.key] = row, cell_rounds
+        (self.outcome.ran if ran else self.outcome.reused).append(cell.label())
+        self.progress.console.print(_cell_line(cell, row, ran), highlight=False, soft_wrap=True)
+        _save_csvs(self.paths, self.cells, self.rows, self.rounds)
+        self._done(cell)
+
+    def _failed(self, cell: Cell, err: UserError) -> None:
+        self.outcome.failed.append(f"{cell.label()}: {err}")
+        self.progress.console.print(f"[red]failed[/red] {cell.label()}: {err}", highlight=False, soft_wrap=True)
+        self._done(cell)
+
+    def _done(self, cell: Cell) -> None:
+        self.unfinished.discard(cell.key)
+        self.progress.advance(self.task)
+
+
+# ----- computing cells -----
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """A cell to compute: its `llmaug run` settings (`config.out` is its run directory) and what it reserves."""
+
+    cell: Cell
+    config: RunConfig
+    identity: dict
+    work: Path
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class CellDone:
+    seconds: float
+    resumed: bool  # the run directory held an interrupted run of this cell
+
+
+class CellRunner(Protocol):
+    """Computes cells: `SequentialCells` one after the other in this process, `RayCellRunner` as Ray tasks.
+    `submit` hands a cell over; `done(job, CellDone | UserError)` is called when it has finished, from `submit`
+    itself or from `wait`, which blocks until at least one cell has finished. `running` counts cells handed over
+    and not finished."""
+
+    running: int
+
+    def start(self, work: Path) -> None: ...
+
+    def submit(self, job: CellJob, done: Callable[[CellJob, CellDone | UserError], None]) -> None: ...
+
+    def wait(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SequentialCells:
+    """Each cell computed in this process as soon as it is handed over (the bench without --ray)."""
+
+    running = 0
+
+    def start(self, work: Path) -> None:
+        return None
+
+    def submit(self, job: CellJob, done: Callable[[CellJob, CellDone | UserError], None]) -> None:
+        try:
+            result = run_cell(job)
+        except UserError as err:
+            done(job, err)
+            return
+        done(job, result)
+
+    def wait(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def run_cell(job: CellJob) -> CellDone:
+    """Compute one cell, wherever it runs: `llmaug run` with the cell's settings, resuming what is in its run
+    directory, its console output in the cell's log."""
+    from llmaug.session import start_run
+
+    config = job.config
+    run_dir = Path(config.out)
+    resumed = run_dir.is_dir() and any(run_dir.iterdir())
+    if config.teacher.startswith("pool:"):
+        _write_pool_exclusions(config)
+    log = cell_log(job)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with log.open("a", encoding="utf-8") as handle:
+        start_run(config, Console(file=handle, width=120, no_color=True))
+    return CellDone(time.perf_counter() - started, resumed)
+
+
+def cell_log(job: CellJob) -> Path:
+    return job.work / "logs" / f"{slug(job.cell.dataset.name)}--{slug(job.cell.arm.name)}--{Path(job.config.out).name}.log"
 
 
 def render(paths: BenchPaths) -> None:
@@ -143,36 +286,22 @@ def render(paths: BenchPaths) -> None:
 # ----- one cell -----
 
 
-def _cell(cell: Cell, grid: Grid, paths: BenchPaths, data_root, finished: dict, previous: dict, previous_rounds: list[dict]):
-    """(CSV row, round rows, whether it was computed now) of a cell: from the CSV, its run directory, or a run."""
+def _prepare(cell: Cell, grid: Grid, paths: BenchPaths, data_root, finished: dict, previous: dict,
+             previous_rounds: list[dict]) -> CellJob | tuple[dict, list[dict]]:
+    """A finished cell's (CSV row, round rows), from the CSV or its run directory; else the job that computes it."""
     config = cell_config(cell, grid, paths.work, data_root, _matched_value(cell, finished))
     identity = _identity(cell, config, config_hash(config, paths.work, data_root))
     key = row_key(identity)
     if key in previous and is_finished(Path(previous[key]["run_dir"])):
-        return previous[key], [r for r in previous_rounds if row_key(r) == key], False
+        return previous[key], [r for r in previous_rounds if row_key(r) == key]
     run_dir = Path(config.out)
     if is_finished(run_dir):
-        return (*_rows(identity, run_dir, _seed_size(config), _recorded_seconds(run_dir), resumed=False), False)
-    resumed = run_dir.is_dir() and any(run_dir.iterdir())
-    seconds = _execute(cell, config, paths.work)
-    return (*_rows(identity, run_dir, _seed_size(config), seconds, resumed), True)
+        return _rows(identity, run_dir, _seed_size(config), _recorded_seconds(run_dir), resumed=False)
+    return CellJob(cell, config, identity, paths.work, cell.arm.resources or grid.resources)
 
 
 def _rows(identity: dict, run_dir: Path, seed_size: int, seconds: float, resumed: bool) -> tuple[dict, list[dict]]:
     return cell_row(identity, run_dir, seed_size, seconds, resumed), round_rows(identity, run_dir)
-
-
-def _execute(cell: Cell, config: RunConfig, work: Path) -> float:
-    from llmaug.session import start_run
-
-    if config.teacher.startswith("pool:"):
-        _write_pool_exclusions(config)
-    log = work / "logs" / f"{slug(cell.dataset.name)}--{slug(cell.arm.name)}--{Path(config.out).name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with log.open("a", encoding="utf-8") as handle:
-        start_run(config, Console(file=handle, width=120, no_color=True))
-    return time.perf_counter() - started
 
 
 def cell_config(cell: Cell, grid: Grid, work: Path, data_root, matched: int | None) -> RunConfig:
@@ -236,7 +365,7 @@ def _write_pool_exclusions(config: RunConfig) -> None:
 def config_hash(config: RunConfig, work: Path, data_root) -> str:
     """A short hash of a cell's settings, the same wherever the work folder and the data root are. Settings left
     at their defaults are not in it, so a new `llmaug run` setting does not make finished cells look new."""
-    settings = {key: value for key, value in changed_settings(config).items() if key != "out"}
+    settings = {key: value for key, value in changed_settings(config).items() if key not in ("out", "ray")}
     text = json.dumps(settings, sort_keys=True)
     text = text.replace(str(work), "{work}")
     if data_root is not None:

@@ -20,6 +20,8 @@ import numpy as np
 from llmaug.evaluation.trainer import Evaluation
 
 MARGIN = 1.0  # standard errors a round must beat the first by
+METRIC = "margin"  # the held-out score rounds are compared on (see HeldOut.scores)
+KEEP_ACCURACY = False  # also require a round's held-out accuracy to be at least the first round's
 
 
 @dataclass
@@ -42,10 +44,11 @@ class Selection:
         return asdict(self)
 
 
-def choose_round(evaluations: list[Evaluation], rule: str = "best-cv", margin: float = MARGIN) -> Selection:
+def choose_round(evaluations: list[Evaluation], rule: str = "best-cv", margin: float = MARGIN,
+                 metric: str = METRIC, keep_accuracy: bool = KEEP_ACCURACY) -> Selection:
     """The round to keep among `evaluations` (in round order, the first being no augmentation)."""
     last = evaluations[-1].round
-    scores = round_scores(evaluations)
+    scores = round_scores(evaluations, metric)
     if rule == "last":
         return Selection(last, rule, "the last round (select: last, the paper's rule)", scores)
     if len(evaluations) == 1:
@@ -54,7 +57,8 @@ def choose_round(evaluations: list[Evaluation], rule: str = "best-cv", margin: f
         return Selection(last, rule, "the last round: the seed rows could not be judged held out in every round "
                                      "(QA seeds, or too few rows), so there is no held-out signal to choose by", scores)
     first = scores[0]
-    beating = [s for s in scores[1:] if s.gain is not None and s.gain > 0 and s.gain > margin * (s.gain_se or 0.0)]
+    beating = [s for s in scores[1:] if s.gain is not None and s.gain > 0 and s.gain > margin * (s.gain_se or 0.0)
+               and (not keep_accuracy or (s.cv_accuracy or 0.0) >= (first.cv_accuracy or 0.0))]
     if not beating:
         return Selection(first.round, rule, f"no augmented round beat round {first.round} by more than {margin:g} "
                                             "standard error on held-out seed scores: the run keeps the student without "
@@ -65,28 +69,28 @@ def choose_round(evaluations: list[Evaluation], rule: str = "best-cv", margin: f
                      scores)
 
 
-def round_scores(evaluations: list[Evaluation]) -> list[RoundScore]:
+def round_scores(evaluations: list[Evaluation], metric: str = "margin") -> list[RoundScore]:
     first = evaluations[0].held_out
     common = _judged_everywhere(evaluations)
-    base = first.scores(common) if first is not None and common else None
+    base = first.scores(common, metric) if first is not None and common else None
     result = []
     for evaluation in evaluations:
         held_out = evaluation.held_out
         if held_out is None or not common:
             result.append(RoundScore(evaluation.round, held_out.accuracy if held_out else None, None, None, None))
             continue
-        values = held_out.scores(common)
+        values = held_out.scores(common, metric)
         differences = values - base
         se = float(np.std(differences, ddof=1) / math.sqrt(len(differences))) if len(differences) > 1 else 0.0
         result.append(RoundScore(evaluation.round, held_out.accuracy, float(values.mean()), float(differences.mean()), se))
     return result
 
 
-def stalled(evaluations: list[Evaluation], patience: int | None) -> bool:
+def stalled(evaluations: list[Evaluation], patience: int | None, metric: str = "margin") -> bool:
     """Whether the last `patience` rounds brought no improvement of the held-out seed score over the best before."""
     if not patience or len(evaluations) <= patience:
         return False
-    scores = [s.score for s in round_scores(evaluations)]
+    scores = [s.score for s in round_scores(evaluations, metric)]
     if any(score is None for score in scores):
         return False
     best_before = max(scores[:-patience])

@@ -58,10 +58,16 @@ class HeldOut:
     def accuracy(self) -> float | None:
         return sum(self.correct.values()) / len(self.correct) if self.correct else None
 
-    def scores(self, ids: list[str]) -> np.ndarray:
-        """Per seed, the finest signal there is: the held-out probability of the gold label, else correctness."""
-        source = self.gold_probability if self.gold_probability else {k: float(v) for k, v in self.correct.items()}
-        return np.array([source[i] for i in ids], dtype=float)
+    def scores(self, ids: list[str], metric: str = "margin") -> np.ndarray:
+        """Per seed, a held-out score (higher is better): the margin of the gold label over the next one, its
+        probability, its log-probability (minus the log-loss), or correctness. Students without probabilities
+        (QA) have correctness only."""
+        if metric == "accuracy" or not self.gold_probability:
+            return np.array([float(self.correct[i]) for i in ids])
+        if metric == "margin":
+            return np.array([self.margin[i] for i in ids], dtype=float)
+        gold = np.array([self.gold_probability[i] for i in ids], dtype=float)
+        return np.log(np.clip(gold, 1e-6, 1.0)) if metric == "log-loss" else gold
 
 
 @dataclass

@@ -44,7 +44,7 @@ def parse_spec(spec: str) -> TeacherSpec:
             raise TeacherError(f"expected openai-compatible:http(s)://HOST[:PORT]/v1@MODEL, got {spec!r}", "--teacher")
         return TeacherSpec(kind, model, url)
     if not rest:
-        raise TeacherError(f"{kind} teacher needs a path, e.g. {kind}:/path/model.gguf", "--teacher")
+        raise TeacherError(f"{kind} teacher needs a path or name, e.g. {registry.TEACHERS[kind].spec}", "--teacher")
     return TeacherSpec(kind, rest)
 
 
