@@ -16,9 +16,9 @@ import pytest
 
 from llmaug.config import load_config
 from llmaug.distributed.teacher import RayBackend
-from llmaug.teachers.embedded import EmbeddedBackend
 from llmaug.errors import ConfigError, TeacherError
 from llmaug.teachers import Budget, GenerationParams, ResponseCache, Teacher, TeacherRequest
+from llmaug.teachers.embedded import EmbeddedBackend
 from llmaug.testing.backends import BatchSeededBackend
 
 
