@@ -75,6 +75,7 @@ def run(
     match_budget: Annotated[Optional[Path], Opt(help="paraphrase/zerogen: as many teacher calls as this finished run.")] = None,
     label_check: Annotated[Optional[str], Opt(help=f"auto | none | centroid: embedding label check of new examples.{_default('label_check')}")] = None,
     select: Annotated[Optional[str], Opt(help=f"best-cv | last: the round the run returns, chosen on held-out seed rows, never the eval set.{_default('select')}")] = None,
+    select_margin: Annotated[Optional[float], Opt(help=f"best-cv keeps a later round only if it beats round 0 by this many standard errors.{_default('select_margin')}")] = None,
     patience: Annotated[Optional[int], Opt(help="Stop after this many rounds without held-out improvement.")] = None,
     cv_folds: Annotated[Optional[int], Opt(help=f"k of the held-out students that judge the seed rows.{_default('cv_folds')}")] = None,
     profile: Annotated[Optional[str], Opt(help=f"default | paper: paper restores LLM2LLM's published rules.{_default('profile')}")] = None,
@@ -101,7 +102,7 @@ def run(
         cache=False if no_cache else None, max_teacher_calls=max_teacher_calls, max_tokens_budget=max_tokens_budget,
         output_format=output_format, text_col=text_col, label_col=label_col, pair_col=pair_col,
         match_budget=_str(match_budget), label_check=label_check, rounds=rounds, per_error=per_error, one_shot=one_shot,
-        select=select, patience=patience, cv_folds=cv_folds, profile=profile,
+        select=select, select_margin=select_margin, patience=patience, cv_folds=cv_folds, profile=profile,
         ray=ray,
     )
     flags: dict[str, str] = {}

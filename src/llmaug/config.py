@@ -59,6 +59,8 @@ class RunConfig(BaseModel):
     student_options: dict[str, Any] = Field(default_factory=dict, description="the student's options")
     select: Literal["best-cv", "last"] = Field(
         "best-cv", description="the round a run returns: best held-out seed score (never the eval set), or the last (paper)")
+    select_margin: float = Field(
+        2.0, ge=0, description="best-cv keeps a later round only if it beats round 0 by this many standard errors")
     patience: int | None = Field(None, ge=1, description="stop after this many rounds without held-out improvement")
     cv_folds: int = Field(5, ge=2, le=50, description="k of the held-out students that judge the seed rows")
     profile: Literal["default", "paper"] = Field(

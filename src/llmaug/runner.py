@@ -39,7 +39,7 @@ from llmaug.config import RunConfig, config_yaml
 from llmaug.data.example import Example, label_set
 from llmaug.data.io import save_examples
 from llmaug.evaluation import BASELINE, Evaluation, Evaluator, FitRunner, fit_sequentially
-from llmaug.evaluation.selection import Selection, choose_round, stalled
+from llmaug.evaluation.selection import MARGIN, Selection, choose_round, stalled
 from llmaug.evaluation.verdict import Verdict, accuracy_interval, compare
 from llmaug.decisions import apply_decisions, load_decisions
 from llmaug.filters.quality import QualityFilter, Rejected, rejection
@@ -242,6 +242,7 @@ def run(
     quality: QualityFilter | None = None,
     label_check: str = "auto",
     select: str = "best-cv",
+    select_margin: float = MARGIN,
     patience: int | None = None,
     folds: int = 5,
     fit_runner: FitRunner = fit_sequentially,
@@ -288,7 +289,7 @@ def run(
             last = evaluator.last
             if last is None or last.train_size != len(data):
                 ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
-            result = _result(ctx, seed, select, started)
+            result = _result(ctx, seed, select, select_margin, started)
             if rundir is not None:
                 _write_outputs(rundir, result, method, teacher, output_format)
             return result
@@ -297,7 +298,7 @@ def run(
             teacher.close()
 
 
-def _result(ctx: RunContext, seed: list[Example], select: str, started: float) -> RunResult:
+def _result(ctx: RunContext, seed: list[Example], select: str, margin: float, started: float) -> RunResult:
     """The run's outcome: the round chosen without the test set, its data and student, and the verdict."""
     evaluator = ctx.evaluator
     rounds = [evaluator.history[r] for r in sorted(evaluator.history) if r >= 0]
@@ -308,7 +309,7 @@ def _result(ctx: RunContext, seed: list[Example], select: str, started: float) -
         ctx.round_data[BASELINE] = seed
         baseline_record = ctx.record(BASELINE, seed, [], [], baseline, Counter())
     candidates = ([baseline] if baseline is not None else []) + rounds
-    selection = choose_round(candidates, select)
+    selection = choose_round(candidates, select, margin)
     chosen = evaluator.history[selection.chosen_round]
     first = candidates[0]
     data = ctx.round_data[selection.chosen_round]

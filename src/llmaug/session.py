@@ -63,7 +63,7 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
         try:
             return run(
                 method, seed, teacher=teacher, student=configured_student(config), eval=test, out=out,
-                task=task, random_seed=config.seed, label_check=config.label_check, select=config.select,
+                task=task, random_seed=config.seed, label_check=config.label_check, select=config.select, select_margin=config.select_margin,
                 patience=config.patience, folds=config.cv_folds, config=config, output_format=config.output_format,
                 console=console, fit_runner=fit_runner,
             )
