@@ -19,6 +19,11 @@ The answers to round k's errors carry round k in their provenance and are listed
 round k + 1 is the first to train on them.
 
 The one-shot ablation trains once, then spends the same number of examples on the round-0 errors at once.
+
+`per_request: k` asks for up to k new examples like a wrong seed in one request, as a JSON array under a schema
+(a strong teacher then reads the prompt once for k examples); each example keeps its own provenance (the same
+parent, its `item_index`). It applies to single-text classification; pairs and QA stay one per request, as does
+the default (1) that suits the weak embedded teacher.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from llmaug.candidates import Ask, read_first_item, read_pair, read_qa
+from llmaug.candidates import Ask, read_first_item, read_json_items, read_pair, read_qa
 from llmaug.data.example import Example
 from llmaug.evaluation import ErrorCase
 from llmaug.filters.quality import Rejected
 from llmaug.methods.base import Context, Method, shares
 from llmaug.prompts import llm2llm as prompts
 from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest, TeacherResponse
+from llmaug.teachers.structured import examples_schema
 
 QA_STOP = ("2. Question",)
 
@@ -43,6 +49,8 @@ class LLM2LLM(Method):
 
     rounds: int = Field(3, ge=0, le=100, description="augmentation rounds (the paper's 10 steps are 9 rounds)")
     per_error: int = Field(1, ge=1, le=100, description="new examples per wrong seed per round")
+    per_request: int = Field(
+        1, ge=1, le=50, description="examples asked for in one request, as a JSON array (classification; 1: one per request)")
     evaluate_on: Literal["seed", "all"] = Field("seed", description="find errors among the seeds, or all of the data")
     error_source: Literal["cross-val", "train"] = Field(
         "cross-val", description="judge seeds by k-fold held-out students (cross-val) or by the student trained on them (train, the paper)")
@@ -93,10 +101,10 @@ class LLM2LLM(Method):
         rejected: list[Rejected] = []
         needed = dict(enumerate(per_error))
         for attempt in range(self.max_attempts):
-            jobs = [(i, j) for i, count in needed.items() for j in range(count)]
+            jobs = [(i, j, n) for i, count in needed.items() for j, n in enumerate(self._split(wrong[i].example, count))]
             if not jobs or ctx.out_of_budget:
                 break
-            asks = [self._ask(wrong[i], ctx, round_, attempt, j, max(per_error)) for i, j in jobs]
+            asks = [self._ask(wrong[i], ctx, round_, attempt, j, max(per_error), n) for i, j, n in jobs]
             kept, dropped = ctx.generate_examples(asks, round_, data + accepted, stage=f"round {round_}: generating")
             accepted += kept
             rejected += dropped
@@ -106,20 +114,27 @@ class LLM2LLM(Method):
             needed = {i: n for i, n in needed.items() if n > 0}
         return accepted, rejected
 
-    def _ask(self, case: ErrorCase, ctx: Context, round_: int, attempt: int, j: int, width: int) -> Ask:
+    def _split(self, example: Example, count: int) -> list[int]:
+        """How many examples each request for `count` new examples like `example` asks for."""
+        size = self.per_request if _is_single_text(example) else 1
+        return [min(size, count - start) for start in range(0, count, size)]
+
+    def _ask(self, case: ErrorCase, ctx: Context, round_: int, attempt: int, j: int, width: int, count: int = 1) -> Ask:
         example = case.example
-        template = _template(example)
+        template = prompts.CLASSIFICATION_MANY if count > 1 else _template(example)
         index = (round_ * self.max_attempts + attempt) * width + j  # distinct per round, attempt and sample
         request = TeacherRequest(
-            messages=tuple(template.render(**self._prompt_values(case, ctx))), params=self._params(example),
+            messages=tuple(template.render(**self._prompt_values(case, ctx), count=count)), params=self._params(example, count),
             sample_index=index, target=RequestTarget(label=example.label, like=example.text, like_pair=example.text_pair),
+            json_schema=examples_schema(count) if count > 1 else None,
         )
-        return Ask(request, example.label, parents=(example,), prompt=template.ref, read=_reader(example))
+        read = read_json_items(count) if count > 1 else _reader(example)
+        return Ask(request, example.label, parents=(example,), prompt=template.ref, read=read, count=count)
 
-    def _params(self, example: Example) -> GenerationParams:
+    def _params(self, example: Example, count: int = 1) -> GenerationParams:
         if _is_qa(example):  # one problem is asked for: stop where a second one would start
             return GenerationParams(temperature=self.temperature, max_tokens=self.qa_max_tokens, stop=QA_STOP)
-        return GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens)
+        return GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens * count + 8 * (count > 1))
 
     def _prompt_values(self, case: ErrorCase, ctx: Context) -> dict:
         example = case.example
@@ -132,7 +147,6 @@ class LLM2LLM(Method):
             "text_pair": example.text_pair,
             "answer": example.answer,
             "wrong_prediction": case.predicted if self.show_wrong_prediction else None,
-            "count": 1,
         }
 
 
@@ -144,6 +158,10 @@ def read_qa_without_echo(response: TeacherResponse) -> list[dict] | str:
         if any(phrase in written for phrase in prompts.QA_PROMPT_PHRASES):
             return "echo of the prompt instructions"
     return read
+
+
+def _is_single_text(example: Example) -> bool:
+    return example.text_pair is None and not _is_qa(example)
 
 
 def _is_qa(example: Example) -> bool:

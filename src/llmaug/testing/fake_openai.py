@@ -11,6 +11,13 @@ The server runs in a background thread with its own event loop. `POST /v1/chat/c
 the request body and how often that body was seen, so a rerun with the same seed and requests meets the same
 faults however the requests interleave. `FaultPlan.script` forces faults on the first requests in arrival order.
 
+`server_kind` makes it answer like one kind of server (openai, vllm, llama.cpp, ollama, generic): its
+`GET /v1/models` and `Server` header look like that server's, and structured-output fields in a request are
+checked against that server's API (a field it does not know, or a malformed one, is a 400 naming it, as a real
+server answers) and honoured: a choice comes back bare (vLLM, llama.cpp) or as `{"label": ...}` (OpenAI,
+Ollama), a JSON schema as `{"examples": [...]}`, each text from the responder.
+The Batch API (`/v1/files`, `/v1/batches`) is served too (`BatchPlan`: delays, failed lines, expiry).
+
 Benchmarks run it standalone: `python -m llmaug.testing.fake_openai --port 8000 --latency 0.1 --completion-tokens 32`;
 `GET /_bench/stats` then gives the request count and the span from the first arrival to the last reply, and
 `POST /_bench/reset` clears the log between measurements.
@@ -37,6 +44,8 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmaug.testing.fake_structured import model_owner, server_header, structured_answer, structured_problem
 
 Responder = Callable[[dict], str]
 TokenCounter = Callable[[str], int]
@@ -175,6 +184,8 @@ class FakeOpenAIServer:
         known_models: set[str] | None = None,
         count_tokens: TokenCounter = whitespace_tokens,
         port: int = 0,
+        server_kind: str = "generic",
+        list_models: bool = True,
     ):
         self.responder = responder
         self.latency = latency if isinstance(latency, tuple) else (latency, latency)
@@ -184,6 +195,8 @@ class FakeOpenAIServer:
         self.known_models = known_models
         self.count_tokens = count_tokens
         self.port = port
+        self.server_kind = server_kind
+        self.list_models = list_models
         self._stats = _Stats()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -299,8 +312,12 @@ class FakeOpenAIServer:
         return web.json_response({"reset": True})
 
     async def _models(self, request: web.Request) -> web.Response:
+        if not self.list_models:
+            return _error(404, "Not Found", "invalid_request_error")
         names = sorted(self.known_models or {"fake-model"})
-        return web.json_response({"object": "list", "data": [{"id": name, "object": "model"} for name in names]})
+        owner = model_owner(self.server_kind)
+        return web.json_response({"object": "list", "data": [{"id": name, "object": "model", "owned_by": owner} for name in names]},
+                                 headers=server_header(self.server_kind))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = self._begin(request)
@@ -348,6 +365,10 @@ class FakeOpenAIServer:
             record.outcome = "unknown_model"
             return _error(404, f"The model `{body.get('model')}` does not exist.", "invalid_request_error",
                           code="model_not_found")
+        problem = structured_problem(self.server_kind, body)
+        if problem is not None:
+            record.outcome = "bad_request"
+            return _error(400, problem, "invalid_request_error")
         rng = self._rng_for(record, body)
         record.fault = self._fault_for(record, rng)
         await asyncio.sleep(rng.uniform(*self.latency))
@@ -421,6 +442,9 @@ class FakeOpenAIServer:
             return "", "stop"
         if fault == INJECTION:
             return self.faults.injection_text, "stop"
+        answer = structured_answer(self.server_kind, body, self.responder, rng)
+        if answer is not None:
+            return answer, "stop"
         text = self.responder(body)
         text, stopped = _cut_at_stop(text, body.get("stop"))
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
