@@ -144,6 +144,11 @@ def _print_summary(result, seconds: float) -> None:
     console.print(
         f"total {minutes} min {rest} s · teacher: {usage['calls']} calls, {usage['cached']} from the cache · tokens "
         f"{usage['prompt_tokens']} prompt / {usage['completion_tokens']} completion · cost {cost}", highlight=False)
+    if usage.get("choice_answers"):
+        console.print(f"label answers: {usage['unusable_choices']} of {usage['choice_answers']} unusable "
+                      f"({usage['unusable_choices'] / usage['choice_answers']:.0%})", highlight=False)
+    if result.stopped:
+        console.print(f"[yellow]stopped: {result.stopped['reason']} ({escape(result.stopped['detail'])})[/yellow]", highlight=False)
     if result.out is not None:
         out = result.out
         console.print(f"report: {out / 'report.html'}  data: {out / 'data.jsonl'}  student: {out / 'student'}", highlight=False)
@@ -240,12 +245,15 @@ def teachers(
 
     started = time.perf_counter()
     with Teacher(check) as teacher:
+        server = teacher.check()  # the URL and the model, before a completion is asked for
         request = TeacherRequest.chat([{"role": "user", "content": "Write one short question about geography."}],
                                       params=GenerationParams(max_tokens=32, temperature=0.0))
         response = teacher.generate([request])[0]
     if response.finish_reason == "error":
-        raise TeacherError("the teacher answered with an error after retries", check)
-    console.print(f"[green]ok[/green] {teacher.identity} answered in {time.perf_counter() - started:.1f} s: {response.text.strip()[:200]!r}", soft_wrap=True)
+        raise TeacherError(f"the teacher answered with an error after retries: {response.error}", check)
+    kind = f" ({server} server)" if server else ""
+    console.print(f"[green]ok[/green] {teacher.identity}{kind} answered in {time.perf_counter() - started:.1f} s: "
+                  f"{response.text.strip()[:200]!r}", soft_wrap=True)
 
 
 @app.command()

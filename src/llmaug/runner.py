@@ -37,6 +37,7 @@ from llmaug.candidates import Ask, candidates
 from llmaug.config import RunConfig, config_yaml
 from llmaug.data.example import Example, label_set
 from llmaug.data.io import save_examples
+from llmaug.errors import TeacherFailures
 from llmaug.evaluation import Evaluation, Evaluator
 from llmaug.filters.quality import QualityFilter, Rejected
 from llmaug.methods.base import Method, TaskInfo
@@ -45,6 +46,7 @@ from llmaug.students.base import Student
 from llmaug.students.metrics import Metrics
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
 from llmaug.teachers.teacher import BUDGET_FINISH, Teacher
+from llmaug.teachers.usage import BUDGET_STOP
 
 
 @dataclass
@@ -64,6 +66,7 @@ class RoundRecord:
     failed_requests: int = 0  # requests that failed after every retry: no output
     skipped_requests: int = 0  # requests the budget did not allow
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None  # "teacher budget reached" in the round where the budget stopped the run
 
 
 @dataclass
@@ -76,6 +79,7 @@ class RunResult:
     seconds: float
     quality: dict = field(default_factory=dict)
     usage: dict = field(default_factory=dict)  # the teacher's whole-run Usage
+    stopped: dict | None = None  # {"reason": "teacher budget reached", "detail": "N of M requests ..."}
 
     @property
     def added(self) -> list[Example]:
@@ -98,6 +102,7 @@ class RunContext:
         self.rundir = rundir
         self.rounds: list[RoundRecord] = []
         self._round_usage: Counter[str] = Counter()
+        self._first_failure: str | None = None
 
     @property
     def teacher_identity(self) -> str:
@@ -123,7 +128,19 @@ class RunContext:
             self._round_usage["failed"] += response.finish_reason == "error"
             self._round_usage["prompt_tokens"] += response.prompt_tokens
             self._round_usage["completion_tokens"] += response.completion_tokens
+            if response.finish_reason == "error" and self._first_failure is None:
+                self._first_failure = response.error or "no output and no reason given"
+        self._stop_if_failing()
         return responses
+
+    def _stop_if_failing(self) -> None:
+        """More than half of this round's requests failed (not rejected: failed): stop, keeping what is written."""
+        failed, requests = self._round_usage["failed"], self._round_usage["requests"]
+        if failed * 2 > requests:
+            where = f" `llmaug run --resume {self.rundir.path}`" if self.rundir is not None else ""
+            raise TeacherFailures(f"{failed} of {requests} teacher requests failed in round {len(self.rounds)} "
+                                  f"(first: {self._first_failure}); fix the cause, then continue with{where or ' a rerun'}",
+                                  self.teacher.spec)
 
     def generate_examples(self, asks: list[Ask], round: int, existing: list[Example], stage: str) -> tuple[list[Example], list[Rejected]]:
         responses = self.generate([ask.request for ask in asks], stage)
@@ -150,7 +167,7 @@ class RunContext:
 
     def end_round(self, round: int, data, added, rejected, evaluation) -> None:
         evaluation = evaluation or self.evaluator.last
-        usage, self._round_usage = self._round_usage, Counter()
+        usage, self._round_usage, self._first_failure = self._round_usage, Counter(), None
         record = RoundRecord(
             round=round, train_size=len(data), added=len(added), rejected=len(rejected),
             pool_errors=len(evaluation.errors), pool_accuracy=evaluation.pool.accuracy,
@@ -160,6 +177,7 @@ class RunContext:
             completion_tokens=usage["completion_tokens"], cost_usd=self._cost(usage),
             failed_requests=usage["failed"], skipped_requests=usage["skipped"],
             rejection_reasons=dict(Counter(_reason_kind(r.reason) for r in rejected).most_common()),
+            stopped=BUDGET_STOP if usage["skipped"] and not any(r.stopped for r in self.rounds) else None,
         )
         self.rounds.append(record)
         self.console.print(_round_line(record))
@@ -237,7 +255,7 @@ def run(
                 ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
             final_student = evaluator.final_student(data)  # after the closing round, which may have trained it already
             result = RunResult(out, data, ctx.rounds, final_student, evaluator.last.test, time.perf_counter() - started,
-                               quality.model_dump(), teacher.usage.model_dump())
+                               quality.model_dump(), teacher.usage.model_dump(), teacher.budget.stop(teacher.usage))
             if rundir is not None:
                 _write_outputs(rundir, result, method, teacher, output_format)
             return result
@@ -300,6 +318,7 @@ def _write_outputs(rundir: RunDirectory, result: RunResult, method: Method, teac
         "method": method.name, "options": method.options(), "rounds": [r.__dict__ for r in result.rounds],
         "final_size": len(result.data), "added": len(result.added),
         "test": result.test.model_dump() if result.test else None, "seconds": round(result.seconds, 1),
+        "stopped": result.stopped,
     })
 
 
@@ -309,9 +328,10 @@ def _reason_kind(reason: str) -> str:
 
 def _round_line(record: RoundRecord) -> str:
     test = f"{record.test_accuracy:.3f}" if record.test_accuracy is not None else "-"
+    stopped = f" (stopped: {record.stopped}, {record.skipped_requests} requests not sent)" if record.stopped else ""
     return (
         f"round {record.round}: train {record.train_size}, seed errors {record.pool_errors}, "
-        f"added {record.added} (rejected {record.rejected}), test accuracy {test}"
+        f"added {record.added} (rejected {record.rejected}), test accuracy {test}{stopped}"
     )
 
 

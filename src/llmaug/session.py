@@ -23,7 +23,7 @@ from llmaug.data import (
 )
 from llmaug.data.example import Example, label_set
 from llmaug.data.sampling import sample_n
-from llmaug.errors import ConfigError, UserError
+from llmaug.errors import ConfigError, TeacherFailures, UserError
 from llmaug.methods import Method, TaskInfo
 from llmaug.rundir import claim_run_dir, is_run_dir
 from llmaug.runner import RunResult, run
@@ -63,9 +63,10 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
                 task=task, random_seed=config.seed, label_check=config.label_check, config=config,
                 output_format=config.output_format, console=console,
             )
-        except UserError:
+        except UserError as err:
             teacher.close()
-            _remove_unused_run_dir(out, created)
+            if not isinstance(err, TeacherFailures):  # that run stopped part-way: --resume continues it
+                _remove_unused_run_dir(out, created)
             raise
         finally:
             teacher.close()

@@ -190,6 +190,7 @@ class OpenAICompatibleBackend:
         self._jitter = wait_random_exponential(multiplier=opts.backoff, max=opts.max_backoff)
         self.retry_count = 0
         self.retry_reasons: Counter[str] = Counter()
+        self.failure_kinds: Counter[str] = Counter()  # requests that failed after every retry, by what they met
         self.rate_limited_count = 0
         self.backoff_total = 0.0  # seconds slept before retries, all requests together
         self.backoff_waits: deque[float] = deque(maxlen=1000)  # seconds slept before each retry, newest last
@@ -266,7 +267,7 @@ class OpenAICompatibleBackend:
         except TransientFailure as failure:
             if isinstance(failure.__cause__, _UNREACHABLE):
                 raise TeacherError(f"cannot reach the teacher at {self.base_url}: {failure.reason}") from None
-            log.warning("teacher request failed after %d attempts: %s", self.max_retries + 1, failure.reason)
+            self._note_failure(failure)
             return TeacherResponse(text="", finish_reason="error", error=f"{failure.reason} (after {self.max_retries + 1} attempts)")
 
     async def _attempt(self, body: dict, request: TeacherRequest) -> TeacherResponse:
@@ -389,6 +390,13 @@ class OpenAICompatibleBackend:
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty  # vLLM extension; OpenAI rejects it, so only if set
         return body
+
+    def _note_failure(self, failure: TransientFailure) -> None:
+        """A warning for the first failure of each kind; the Teacher counts them all (and the run may stop)."""
+        first = failure.kind not in self.failure_kinds
+        self.failure_kinds[failure.kind] += 1
+        log.log(logging.WARNING if first else logging.DEBUG, "teacher request failed after %d attempts: %s%s",
+                self.max_retries + 1, failure.reason, " (further failures like it are counted, not shown)" if first else "")
 
     # ----- retry policy -----
 

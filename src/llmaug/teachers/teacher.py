@@ -74,9 +74,17 @@ class Teacher:
     def exhausted(self) -> bool:
         return self.budget.calls_left(self.usage) == 0
 
+    def check(self) -> str | None:
+        """What the backend can check before answering (an HTTP server: its URL, that it serves the model; its
+        kind); None for backends with nothing to check."""
+        checker = getattr(self.backend, "check", None)
+        return self._run(checker()) if checker is not None else None
+
     def generate(self, requests: list[TeacherRequest], progress: ProgressCallback | None = None) -> list[TeacherResponse]:
         """Synchronous `agenerate`, on one event loop kept for this teacher's lifetime."""
-        coroutine = self.agenerate(requests, progress)
+        return self._run(self.agenerate(requests, progress))
+
+    def _run(self, coroutine):
         try:
             asyncio.get_running_loop()
         except RuntimeError:

@@ -57,6 +57,9 @@ def _minus(now, before):
     return now - before
 
 
+BUDGET_STOP = "teacher budget reached"  # the stop reason summary.json, the report and the review app show
+
+
 def cost(prompt_tokens: int, completion_tokens: int, price: Price | None) -> float:
     return (prompt_tokens * price.prompt + completion_tokens * price.completion) / 1e6 if price is not None else 0.0
 
@@ -108,5 +111,5 @@ class Budget(BaseModel):
         if self.max_cost is not None:
             limits.append(f"max_cost ${self.max_cost:g}: ${usage.cost_usd + usage.cached_cost_usd:.4f} spent")
         asked = usage.answered + usage.budget_skipped
-        return {"reason": "teacher budget reached",
+        return {"reason": BUDGET_STOP,
                 "detail": f"{usage.answered} of {asked} requests" + (f" ({'; '.join(limits)})" if limits else "")}
