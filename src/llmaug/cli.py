@@ -77,6 +77,10 @@ def run(
     no_cache: Annotated[bool, Opt("--no-cache", help="Do not read or write the teacher cache.")] = False,
     max_teacher_calls: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher requests.")] = None,
     max_tokens_budget: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher tokens.")] = None,
+    max_cost: Annotated[Optional[float], Opt(help="Stop cleanly once the teacher has cost this many US dollars.")] = None,
+    batch: Annotated[Optional[bool], Opt("--batch", help="Send each round's requests through the Batch API (openai, compatible servers with /files and /batches): ~50% cheaper, answers within 24 h.")] = None,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Print the plan (requests, tokens, cost per round) and exit; no call is made.")] = False,
+    probe: Annotated[int, Opt(help="With --dry-run: make this many real teacher calls (and train the student once) for expected values.", min=0)] = 0,
     output_format: Annotated[Optional[str], Opt("--format", help=f"jsonl | csv | parquet for data files.{_default('output_format')}")] = None,
     text_col: Annotated[Optional[str], Opt(help="Text column of --train/--eval.")] = None,
     label_col: Annotated[Optional[str], Opt(help="Label column.")] = None,
@@ -92,6 +96,7 @@ def run(
         method=method, dataset=dataset, train=_str(train), eval=_str(eval), fraction=fraction, per_class=per_class,
         max_eval=max_eval, teacher=teacher, student=student, seed=seed, out=_str(out),
         cache=False if no_cache else None, max_teacher_calls=max_teacher_calls, max_tokens_budget=max_tokens_budget,
+        max_cost=max_cost, batch=batch,
         output_format=output_format, text_col=text_col, label_col=label_col, pair_col=pair_col,
         match_budget=_str(match_budget), label_check=label_check, rounds=rounds, per_error=per_error, one_shot=one_shot,
     )
@@ -105,10 +110,27 @@ def run(
     if print_config:
         print(config_yaml(resolved), end="")
         return
+    if dry_run or probe:
+        from llmaug.plan import make_plan, plan_table
+
+        table, notes = plan_table(make_plan(resolved, probe=probe))
+        console.print(table)
+        for note in notes:
+            console.print(f"- {escape(note)}", highlight=False, soft_wrap=True)
+        return
     started = time.perf_counter()
     result = start_run(resolved, console=err_console, resuming=resume is not None)
     _print_rounds(result)
     _print_summary(result, time.perf_counter() - started)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def plan(ctx: typer.Context) -> None:
+    """What a run would ask of its teacher, before anything is spent: requests, prompt and completion tokens and
+    cost per round, exact or an upper bound. Takes every option of `llmaug run` (it is `llmaug run --dry-run`);
+    --probe N adds expected values from N real calls."""
+    command = typer.main.get_command(app).get_command(ctx, "run")
+    command.main(args=[*ctx.args, "--dry-run"], prog_name="llmaug plan", standalone_mode=False)
 
 
 def _key_values(pairs: list[str] | None, flag: str) -> list[tuple[str, Any]]:
