@@ -5,9 +5,10 @@ summary line, summary.json and the report; a round whose requests mostly failed 
 from __future__ import annotations
 
 import json
+import re
 
 from llmaug.testing.fake_openai import FakeOpenAIServer, FaultPlan
-from llmaug.testing.scripted import MODEL, question_responder, run_settings, write_settings
+from llmaug.testing.scripted import FAST_TEACHER_OPTIONS, MODEL, question_responder, run_settings, write_settings
 from llmaug.testing.scripted import run_cli as cli_process
 
 
@@ -91,3 +92,22 @@ def test_teachers_check_names_the_path_tried_for_a_url_without_v1(capsys, run_cl
         assert run_cli(["teachers", "--check", f"openai-compatible:{root}@m"]) == 2
     err = capsys.readouterr().err
     assert f"GET {root}/models" in err and f"did you mean {root}/v1?" in err
+
+
+def test_max_cost_stops_cleanly_once_the_teacher_cost_that_much(tmp_path, capsys, run_cli):
+    out = tmp_path / "run"
+    with FakeOpenAIServer(question_responder) as server:
+        config = settings_file(tmp_path, server, price={"prompt": 100.0, "completion": 100.0})  # ~$0.005 a request
+        assert run_cli(["run", "--config", config, "--max-cost", "0.05", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"]["reason"] == "teacher budget reached"
+    assert re.search(r"^\d+ of \d+ requests \(max_cost \$0.05: \$0\.\d{4} spent\)$", summary["stopped"]["detail"])
+    usage = json.loads((out / "usage.json").read_text())
+    one_request = usage["cost_usd"] / usage["calls"]
+    assert 0.05 <= usage["cost_usd"] < 0.05 + FAST_TEACHER_OPTIONS["concurrency"] * one_request  # stops after the one that reached it
+
+
+def test_max_cost_without_a_price_is_refused(tmp_path, capsys, run_cli):
+    with FakeOpenAIServer(question_responder) as server:
+        assert run_cli(["run", "--config", settings_file(tmp_path, server), "--max-cost", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "--max-cost: needs a price" in capsys.readouterr().err
