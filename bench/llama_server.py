@@ -11,7 +11,7 @@ compiles llama.cpp (`CMAKE_ARGS=-DGGML_NATIVE=OFF`, `--no-cache-dir`: ~15-20 min
 Measured: the unusable-answer rate of label choices, free text (server kind `generic`) against constrained
 (`llama.cpp`: a GBNF grammar), on TREC-6 questions and inside PromptMix's relabelling; requests per second; the
 share of accepted outputs of LLM2LLM (one example per request, and three per request under a JSON schema) and
-PromptMix; and for every run the plan's requests and tokens (the bound, and the expected values of a 6-call
+PromptMix; and for every run the plan's requests and tokens (the bound, and the expected values of a 12-call
 probe) against what the run really spent.
 """
 
@@ -35,7 +35,7 @@ GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL = "smollm2"
 RESULTS = Path(__file__).parent / "results"
 PAGE = RESULTS / "llama_server.md"
-PROBE = 6
+PROBE = 12
 
 
 def server_python(venv: Path = VENV) -> Path:

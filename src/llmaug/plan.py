@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -387,12 +388,19 @@ def run_probe(config: RunConfig, planned: PlanContext, seed: list[Example], task
     finally:
         teacher.close()
     asks = [(r.ask, response) for r, response in zip(chosen, responses) if r.ask is not None and response.finish_reason not in ("budget", "error")]
-    yield_rate = None
-    if asks:
-        made, _, instructions = candidates([a for a, _ in asks], [r for _, r in asks], method=config.method, round=0, teacher=teacher.identity)
-        kept, _ = quality.apply(made, seed, task.labels or None, instructions)
-        yield_rate = len(kept) / sum(a.count for a, _ in asks)
-    return ProbeResult(chosen, responses, seconds, width, _seed_errors(config, seed), yield_rate)
+    return ProbeResult(chosen, responses, seconds, width, _seed_errors(config, seed), _yield_rate(asks, seed, task, quality, config))
+
+
+def _yield_rate(asks: list[tuple[Ask, TeacherResponse]], seed, task: TaskInfo, quality, config: RunConfig) -> float | None:
+    """Usable examples per example asked for, each answer counting for at most what its request asked (PromptMix
+    asks for one prompt's worth and keeps one): what the shared filters keep of the probe's answers."""
+    if not asks:
+        return None
+    made, _, instructions = candidates([a for a, _ in asks], [r for _, r in asks], method=config.method, round=0, teacher="probe")
+    kept, _ = quality.apply(made, seed, task.labels or None, instructions)
+    per_request = Counter((e.provenance.sample_index, tuple(e.provenance.parent_ids)) for e in kept)
+    usable = sum(min(per_request[(a.request.sample_index, tuple(p.id for p in a.parents))], a.count) for a, _ in asks)
+    return usable / sum(a.count for a, _ in asks)
 
 
 def _seed_errors(config: RunConfig, seed: list[Example]) -> set[str] | None:
@@ -464,18 +472,23 @@ def _expect(plan: Plan, probe: ProbeResult, config: RunConfig, seed, task, ident
 
 
 def _completion_per_stage(answered: list[tuple[Recorded, TeacherResponse]]) -> Callable[[str, TeacherRequest], float]:
-    """Expected completion tokens of a request: its stage's probe mean; else the probe's mean share of max_tokens."""
-    by_stage: dict[str, list[int]] = defaultdict(list)
+    """Expected completion tokens of a request: the probe's mean for its kind of stage (the same step in every
+    round: "round 0: generating" and "round 1: generating" pool); else the probe's mean share of max_tokens."""
+    by_kind: dict[str, list[int]] = defaultdict(list)
     for recorded, response in answered:
-        by_stage[recorded.stage].append(response.completion_tokens)
+        by_kind[_stage_kind(recorded.stage)].append(response.completion_tokens)
     shares = [resp.completion_tokens / r.request.params.max_tokens for r, resp in answered]
     share = sum(shares) / len(shares) if shares else 1.0
 
     def expected(stage: str, request: TeacherRequest) -> float:
-        seen = by_stage.get(stage)
+        seen = by_kind.get(_stage_kind(stage))
         return sum(seen) / len(seen) if seen else share * request.params.max_tokens
 
     return expected
+
+
+def _stage_kind(stage: str) -> str:
+    return re.sub(r"\d+", "#", stage)
 
 
 def _budget_notes(plan: Plan, config: RunConfig) -> None:
