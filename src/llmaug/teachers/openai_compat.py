@@ -13,8 +13,10 @@ the reason in `error`, which the `Teacher` counts and never caches, so one bad r
 
 Requests with `choices` or a `json_schema` get the structured-output fields of the server's kind (option `server`,
 detected from `GET /models` when `auto`; `teachers.structured`), and a JSON choice comes back as the bare label.
-With `batch: true` a round's requests go through the OpenAI Batch API instead (`teachers.batch`). The API key is read from an environment variable
-and appears only in the Authorization header: never in identity, messages or logs.
+With `batch: true` a round's requests go through the OpenAI Batch API instead (`teachers.batch`).
+
+The API key is read from an environment variable and appears only in the Authorization header: never in
+identity, messages or logs.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 from email.utils import parsedate_to_datetime
+from typing import Literal
 from urllib.parse import urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment
 
