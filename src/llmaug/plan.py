@@ -527,7 +527,7 @@ def plan_table(plan: Plan):
         totals += [f"{plan.expected('expected_requests'):,.0f}", f"{plan.expected('expected_completion'):,.0f}",
                    _dollars(plan.expected_cost(), True)]
     table.add_row(*totals, style="bold")
-    notes = [f"requests marked ≤ depend on the student's errors or the teacher's answers: an upper bound (every seed wrong in every round)",
+    notes = ["requests marked ≤ depend on the student's errors or the teacher's answers: an upper bound (every seed wrong in every round)",
              f"prompt tokens: {plan.tokenizer}", f"price: {plan.price_source}"]
     if plan.wall_seconds is not None:
         notes.append(f"expected teacher time: {_duration(plan.wall_seconds)}")
