@@ -52,9 +52,9 @@ def test_the_resolved_config_lists_every_component_option_with_its_default(tmp_p
 
 def test_a_flag_overrides_the_files_method_option(tmp_path):
     """Bug: `--config f.yaml --rounds 2` over `method_options: {rounds: 5}` ran 5 rounds while config.yaml said 2."""
-    path = write(tmp_path, "method_options:\n  rounds: 5\n  folds: 3\n")
+    path = write(tmp_path, "method_options:\n  rounds: 5\n  ask: diverse\n")
     config = load_config(path, {"rounds": 2})
-    assert config.method_options["rounds"] == 2 and config.method_options["folds"] == 3
+    assert config.method_options["rounds"] == 2 and config.method_options["ask"] == "diverse"
     assert build_method(config).rounds == 2  # the method that runs is the one the config records
     assert yaml.safe_load(config_yaml(config))["method_options"]["rounds"] == 2
 
@@ -197,10 +197,10 @@ def test_settings_out_of_bounds_are_refused_with_the_reason(values, message):
 
 
 def test_one_shot_flag_adds_to_the_files_method_options_instead_of_replacing_them(tmp_path):
-    path = write(tmp_path, "method_options:\n  folds: 3\n  show_wrong_prediction: false\n")
+    path = write(tmp_path, "method_options:\n  ask: diverse\n  show_wrong_prediction: false\n")
     config = load_config(path, {"one_shot": True})
-    assert (config.method_options["folds"], config.method_options["show_wrong_prediction"], config.method_options["one_shot"]) == (
-        3, False, True)
+    assert (config.method_options["ask"], config.method_options["show_wrong_prediction"], config.method_options["one_shot"]) == (
+        "diverse", False, True)
 
 
 @pytest.mark.parametrize("values, where", [
@@ -223,3 +223,14 @@ def test_errors_from_a_flag_name_the_flag_with_or_without_a_file(flags, where, t
         with pytest.raises(ConfigError) as err:
             load_config(path, flags)
         assert where in str(err.value)
+
+
+def test_the_paper_profile_restores_the_published_rules_unless_a_setting_says_otherwise():
+    paper = load_config(None, {"profile": "paper"})
+    assert paper.select == "last"
+    assert (paper.method_options["error_source"], paper.method_options["target"], paper.method_options["ask"]) == (
+        "train", "errors", "similar")
+    mixed = load_config(None, {"profile": "paper", "select": "best-cv", "method_options.ask": "diverse"})
+    assert mixed.select == "best-cv" and mixed.method_options["ask"] == "diverse"
+    assert load_config(None, {}).select == "best-cv" and load_config(None, {}).method_options["error_source"] == "cross-val"
+    assert load_config(None, {"profile": "paper", "method": "s3"}).select == "last"  # only LLM2LLM has those options

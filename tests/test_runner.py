@@ -15,7 +15,8 @@ from rich.console import Console
 from llmaug.data import Example, Provenance, load_examples
 from llmaug.filters.quality import Rejected
 from llmaug.methods.base import Context, Method
-from llmaug.runner import RunResult, run
+from llmaug.runner import RunResult
+from llmaug.testing.scripted import run_method as run  # the last round: these tests are about memos and records
 from llmaug.students.tfidf import TfidfStudent
 from llmaug.teachers import Budget, Price, Teacher, TeacherRequest
 from llmaug.teachers.function import FunctionBackend
@@ -204,3 +205,113 @@ def test_the_run_directory_records_what_the_result_holds(tmp_path):
     assert metrics["train_size"] == 8 and metrics["test"] == result.test.model_dump()
     errors = [json.loads(line) for line in (out / "rounds" / "000" / "errors.jsonl").read_text().splitlines()]
     assert len(errors) == result.rounds[0].pool_errors and all(e["predicted"] != e["label"] for e in errors)
+
+
+# --------------------------------------------------------------------------------- round choice and verdict
+
+
+def trec_seed_and_test():
+    from llmaug.data import load_bundled, sample_fraction
+
+    return sample_fraction(load_bundled("trec6"), 0.01, seed=0), load_bundled("trec6", "test")[:200]
+
+
+def pool_teacher(seed) -> Teacher:
+    from llmaug.teachers.pool import PoolBackend
+
+    return Teacher(PoolBackend("trec6", "similar", exclude=seed, encoder="tfidf"))
+
+
+def mislabelling_teacher(seed) -> Teacher:
+    """Answers every request with a real question of another class: data that can only hurt."""
+    from llmaug.data import load_bundled
+
+    rows = [e for e in load_bundled("trec6") if e.id not in {s.id for s in seed}]
+    counter = iter(range(10**6))
+
+    def respond(request):
+        other = [e for e in rows if e.label != request.target.label]
+        return other[(next(counter) * 7919) % len(other)].text
+
+    return Teacher(FunctionBackend(respond))
+
+
+def test_the_round_choice_never_looks_at_the_eval_set(tmp_path):
+    from llmaug import LLM2LLM
+    from llmaug.runner import run as run_selecting
+
+    seed, test = trec_seed_and_test()
+    labels = [e.label for e in test]
+    shuffled = [e.model_copy(update={"label": label}) for e, label in zip(test, labels[7:] + labels[:7])]
+    results = [run_selecting(LLM2LLM(rounds=2), seed, teacher=pool_teacher(seed), student="tfidf", eval=rows,
+                             console=quiet()) for rows in (test, shuffled)]
+    assert results[0].selection == results[1].selection
+    assert [e.id for e in results[0].data] == [e.id for e in results[1].data]
+    assert results[0].test.accuracy != results[1].test.accuracy  # the eval set did change
+
+
+def test_a_run_whose_augmentation_only_hurts_returns_the_student_without_it_and_says_so(tmp_path):
+    from llmaug import LLM2LLM
+    from llmaug.runner import run as run_selecting
+
+    seed, test = trec_seed_and_test()
+    result = run_selecting(LLM2LLM(rounds=2, per_error=3), seed, teacher=mislabelling_teacher(seed), student="tfidf",
+                           eval=test, out=tmp_path / "run", console=quiet())
+    assert result.chosen_round == 0 and "do no harm" in result.selection.reason
+    assert [e.id for e in result.data] == [e.id for e in seed] and result.rounds[-1].train_size > len(seed)
+    assert result.verdict.on == "eval" and result.verdict.delta_accuracy == 0.0 and result.verdict.final_round == 0
+    assert result.rounds[-1].test_accuracy < result.rounds[0].test_accuracy  # "last" would have handed back harm
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["chosen_round"] == 0 and summary["selection"]["rule"] == "best-cv"
+    assert summary["verdict"]["outcome"] == "no detectable change" and len(summary["verdict"]["ci95"]) == 2
+    assert {e.id for e in load_examples(tmp_path / "run" / "data.jsonl")} == {e.id for e in seed}
+    assert all(r["cv_accuracy"] is not None and len(r["test_accuracy_ci95"]) == 2 for r in summary["rounds"])
+
+
+def test_a_helpful_pool_beats_round_0_and_the_verdict_compares_on_the_eval_rows(tmp_path):
+    from llmaug import LLM2LLM
+    from llmaug.runner import run as run_selecting
+
+    seed, test = trec_seed_and_test()
+    result = run_selecting(LLM2LLM(rounds=2, per_error=4, target="all"), seed, teacher=pool_teacher(seed),
+                           student="tfidf", eval=test, console=quiet())
+    assert result.chosen_round > 0 and result.added
+    verdict = result.verdict
+    assert verdict.final_round == result.chosen_round and verdict.n == len(test)
+    assert verdict.delta_accuracy == pytest.approx(result.test.accuracy - result.rounds[0].test_accuracy)
+    assert verdict.ci95[0] <= verdict.delta_accuracy <= verdict.ci95[1]
+
+
+def test_patience_stops_the_rounds_when_held_out_scores_stop_improving():
+    from llmaug import LLM2LLM
+    from llmaug.runner import run as run_selecting
+
+    seed, test = trec_seed_and_test()
+    result = run_selecting(LLM2LLM(rounds=5, per_error=3), seed, teacher=mislabelling_teacher(seed), student="tfidf",
+                           patience=1, console=quiet())
+    assert [r.round for r in result.rounds] == [0, 1]  # round 1 did not beat round 0: stop
+
+
+def test_a_seed_set_too_small_for_held_out_students_says_so_instead_of_reporting_no_errors():
+    from llmaug import LLM2LLM
+    from llmaug.runner import run as run_selecting
+
+    tiny = [Example.create("Where is Lima ?", "LOC"), Example.create("How many legs does a spider have ?", "NUM")]
+    result = run_selecting(LLM2LLM(rounds=1), tiny, teacher=silent_teacher(), student="tfidf", console=quiet())
+    first = result.rounds[0]
+    assert first.unjudged_seeds == 2 and "could not be judged held out" in first.held_out_note
+    assert "errors are those of the student trained on them" in first.held_out_note
+
+
+def test_one_pass_methods_are_compared_with_a_student_trained_on_the_seeds_alone(tmp_path):
+    from llmaug.methods import Paraphrase
+    from llmaug.runner import run as run_selecting
+
+    seed, test = trec_seed_and_test()
+    result = run_selecting(Paraphrase(per_example=1), seed, teacher=pool_teacher(seed), student="tfidf", eval=test,
+                           out=tmp_path / "run", console=quiet())
+    assert result.baseline is not None and result.baseline.round == -1 and result.baseline.train_size == len(seed)
+    assert (tmp_path / "run" / "rounds" / "baseline" / "evaluation.json").is_file()
+    assert result.chosen_round in (-1, 0) and result.verdict.baseline_round == -1
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["baseline"]["train_size"] == len(seed)

@@ -28,9 +28,10 @@ def test_the_api_and_the_cli_make_the_same_run_and_the_api_run_can_be_resumed_fr
         spec = f"openai-compatible:{server.base_url}@scripted"
         with Teacher(spec, cache=tmp_path / "api" / "cache.sqlite") as teacher:
             api = run(LLM2LLM(rounds=1), seed, teacher=teacher, student="tfidf", eval=test, out=tmp_path / "api",
-                      console=Console(file=io.StringIO()))
+                      select="last", console=Console(file=io.StringIO()))
         assert cli_exit_code(["run", "--train", str(tmp_path / "seed.jsonl"), "--eval", str(tmp_path / "test.jsonl"),
-                              "--teacher", spec, "--student", "tfidf", "--rounds", "1", "--out", str(tmp_path / "cli")]) == 0
+                              "--teacher", spec, "--student", "tfidf", "--rounds", "1", "--select", "last",
+                              "--out", str(tmp_path / "cli")]) == 0
         requests = server.requests
         assert cli_exit_code(["run", "--resume", str(tmp_path / "api")]) == 0  # the API run's config.yaml reruns it
         assert server.requests == requests  # from the cache: nothing asked again

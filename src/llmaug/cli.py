@@ -72,6 +72,10 @@ def run(
     student_option: Annotated[Optional[list[str]], Opt(help="A student option, KEY=VALUE (`llmaug students`); repeatable.")] = None,
     match_budget: Annotated[Optional[Path], Opt(help="paraphrase/zerogen: as many teacher calls as this finished run.")] = None,
     label_check: Annotated[Optional[str], Opt(help=f"auto | none | centroid: embedding label check of new examples.{_default('label_check')}")] = None,
+    select: Annotated[Optional[str], Opt(help=f"best-cv | last: the round the run returns, chosen on held-out seed rows, never the eval set.{_default('select')}")] = None,
+    patience: Annotated[Optional[int], Opt(help="Stop after this many rounds without held-out improvement.")] = None,
+    cv_folds: Annotated[Optional[int], Opt(help=f"k of the held-out students that judge the seed rows.{_default('cv_folds')}")] = None,
+    profile: Annotated[Optional[str], Opt(help=f"default | paper: paper restores LLM2LLM's published rules.{_default('profile')}")] = None,
     seed: Annotated[Optional[int], Opt(help=f"Random seed for sampling, training and generation.{_default('seed')}")] = None,
     out: Annotated[Optional[Path], Opt(help="Run directory (default runs/METHOD-DATASET-sSEED).")] = None,
     no_cache: Annotated[bool, Opt("--no-cache", help="Do not read or write the teacher cache.")] = False,
@@ -99,6 +103,7 @@ def run(
         max_cost=max_cost, batch=batch,
         output_format=output_format, text_col=text_col, label_col=label_col, pair_col=pair_col,
         match_budget=_str(match_budget), label_check=label_check, rounds=rounds, per_error=per_error, one_shot=one_shot,
+        select=select, patience=patience, cv_folds=cv_folds, profile=profile,
     )
     flags: dict[str, str] = {}
     for setting, pairs, flag in (("method_options", option, "--option"), ("teacher_options", teacher_option, "--teacher-option"),
@@ -151,12 +156,21 @@ def _key_values(pairs: list[str] | None, flag: str) -> list[tuple[str, Any]]:
 
 def _print_rounds(result) -> None:
     table = Table(title=f"llmaug run → {result.out}")
-    for column in ("round", "train", "seed errors", "added", "rejected", "test acc", "teacher requests"):
+    for column in ("round", "train", "seed errors", "held-out acc", "added", "rejected", "test acc", "teacher requests"):
         table.add_column(column, justify="right")
-    for r in result.rounds:
-        acc = f"{r.test_accuracy:.3f}" if r.test_accuracy is not None else "-"
-        table.add_row(str(r.round), str(r.train_size), str(r.pool_errors), str(r.added), str(r.rejected), acc, str(r.teacher_requests))
+    rounds = ([result.baseline] if result.baseline else []) + result.rounds
+    for r in rounds:
+        name = ("seeds only" if r.round < 0 else str(r.round)) + (" ◀ kept" if r.round == result.chosen_round else "")
+        table.add_row(name, str(r.train_size), str(r.pool_errors), _fraction(r.cv_accuracy), str(r.added), str(r.rejected),
+                      _fraction(r.test_accuracy), str(r.teacher_requests))
     console.print(table)
+    console.print(f"kept: {result.selection.reason}", highlight=False, soft_wrap=True)
+    if result.verdict is not None:
+        console.print(f"verdict: {result.verdict.line()}", highlight=False, soft_wrap=True)
+
+
+def _fraction(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "-"
 
 
 def _print_summary(result, seconds: float) -> None:

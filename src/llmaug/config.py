@@ -53,6 +53,12 @@ class RunConfig(BaseModel):
     teacher_options: dict[str, Any] = Field(default_factory=dict, description="the teacher backend's options")
     student: str = Field("finetune", description="the student spec (`llmaug students`)")
     student_options: dict[str, Any] = Field(default_factory=dict, description="the student's options")
+    select: Literal["best-cv", "last"] = Field(
+        "best-cv", description="the round a run returns: best held-out seed score (never the eval set), or the last (paper)")
+    patience: int | None = Field(None, ge=1, description="stop after this many rounds without held-out improvement")
+    cv_folds: int = Field(5, ge=2, le=50, description="k of the held-out students that judge the seed rows")
+    profile: Literal["default", "paper"] = Field(
+        "default", description="paper: LLM2LLM's published rules (train-set errors, similar examples, last round)")
     match_budget: str | None = Field(None, description="paraphrase/zerogen: spend as many teacher calls as this finished run")
     label_check: Literal["auto", "none", "centroid"] = Field(
         "auto", description="embedding label check of new examples; auto: on for the weak embedded teacher")
@@ -130,7 +136,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def resolve(values: Mapping[str, Any], source: Source | None = None) -> RunConfig:
     """`values` as a RunConfig whose component options are validated against the registry and complete."""
     source = source or Source()
-    values = _expand_shorthands(dict(values), source)
+    values = _with_profile(_expand_shorthands(dict(values), source))
     try:
         config = RunConfig.model_validate(values)
     except ValidationError as err:
@@ -141,6 +147,20 @@ def resolve(values: Mapping[str, Any], source: Source | None = None) -> RunConfi
             message = f"unknown setting {key!r}"
         raise ConfigError(message, source.where(key)) from None
     return config.model_copy(update=_resolved_components(config, source))
+
+
+# `profile: paper`: LLM2LLM's published rules, for the settings the user left unset.
+PAPER_RULES = {"select": "last"}
+PAPER_LLM2LLM = {"error_source": "train", "target": "errors", "ask": "similar"}
+
+
+def _with_profile(values: dict[str, Any]) -> dict[str, Any]:
+    if values.get("profile") != "paper":
+        return values
+    values = {**PAPER_RULES, **values}
+    if values.get("method", "llm2llm") == "llm2llm":
+        values["method_options"] = {**PAPER_LLM2LLM, **(values.get("method_options") or {})}
+    return values
 
 
 def validate_config(values: Mapping[str, Any], source: str | Path | None = None) -> RunConfig:

@@ -35,6 +35,7 @@ from llmaug.config import RunConfig
 from llmaug.data.example import Example, Provenance
 from llmaug.errors import UserError
 from llmaug.evaluation import ErrorCase, Evaluation
+from llmaug.evaluation.trainer import HeldOut
 from llmaug.methods.base import Method, TaskInfo
 from llmaug.students.metrics import score
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
@@ -63,7 +64,7 @@ class PlanContext:
     answer gives. Nothing is trained, filtered or written."""
 
     def __init__(self, task: TaskInfo, seed: int, teacher_identity: str, method_name: str,
-                 wrong: Callable[[list[Example], list[Example], int | None], list[Example]], yields: Callable[[Ask], int]):
+                 wrong: Callable[[list[Example], list[Example]], list[Example]], yields: Callable[[Ask], int]):
         self.task = task
         self.seed = seed
         self.teacher_identity = teacher_identity
@@ -77,6 +78,10 @@ class PlanContext:
 
     @property
     def out_of_budget(self) -> bool:
+        return False
+
+    @property
+    def stalled(self) -> bool:
         return False
 
     def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]:
@@ -112,13 +117,19 @@ class PlanContext:
     def artifact_dir(self, name: str) -> Path | None:
         return None
 
-    def train_and_evaluate(self, data, round, pool, error_folds=None) -> Evaluation:
-        wrong = self._wrong(data, pool, error_folds)
+    def train_and_evaluate(self, data, round, pool, held_out_errors=False) -> Evaluation:
+        """The student's judgement as this pass assumes it: the seeds `wrong` names are wrong, held out too."""
+        wrong = self._wrong(data, pool)
         cases = [ErrorCase(example, _another_label(example, self.task.labels)) for example in wrong]
         guesses = {case.example.id: case.predicted for case in cases}
         gold = [e.label or "" for e in pool]
         predicted = [guesses.get(e.id, e.label or "") for e in pool]
-        return Evaluation(round=round, train_size=len(data), pool=score(gold, predicted), errors=cases)
+        seeds = [e for e in pool if e.is_seed and e.label is not None]
+        held_out = HeldOut(predicted={e.id: guesses.get(e.id, e.label) for e in seeds},
+                           correct={e.id: e.id not in guesses for e in seeds},
+                           margin={e.id: -1.0 if e.id in guesses else 1.0 for e in seeds},
+                           rival={e.id: _another_label(e, self.task.labels) for e in seeds})
+        return Evaluation(round=round, train_size=len(data), pool=score(gold, predicted), errors=cases, held_out=held_out)
 
     def end_round(self, round, data, added, rejected, evaluation) -> None:
         self._round = round + 1
@@ -150,11 +161,11 @@ def replay(method: Method, seed: list[Example], task: TaskInfo, random_seed: int
     return ctx
 
 
-def all_seeds_wrong(data, pool, folds) -> list[Example]:
+def all_seeds_wrong(data, pool) -> list[Example]:
     return [e for e in pool if e.is_seed]
 
 
-def no_seed_wrong(data, pool, folds) -> list[Example]:
+def no_seed_wrong(data, pool) -> list[Example]:
     return []
 
 
@@ -406,14 +417,13 @@ def _yield_rate(asks: list[tuple[Ask, TeacherResponse]], seed, task: TaskInfo, q
 def _seed_errors(config: RunConfig, seed: list[Example]) -> set[str] | None:
     """The seeds a student trained on the seeds gets wrong (held out, as the method would judge them)."""
     from llmaug.evaluation import Evaluator
-    from llmaug.session import build_method, make_configured_student
+    from llmaug.session import build_method, configured_student
 
     if any(e.label is None for e in seed):
         return None  # QA: judged by the trained student itself
-    method = build_method(config)
-    folds = getattr(method, "folds", 5) if getattr(method, "error_source", "cross-val") == "cross-val" else None
-    evaluation = Evaluator(lambda: make_configured_student(config), config.seed, None).evaluate(seed, 0, seed, folds)
-    return {case.example.id for case in evaluation.errors}
+    held_out = getattr(build_method(config), "error_source", "cross-val") == "cross-val"
+    evaluator = Evaluator(configured_student(config), config.seed, None, folds=config.cv_folds)
+    return {case.example.id for case in evaluator.evaluate(seed, 0, seed, held_out_errors=held_out).errors}
 
 
 def _answered(probe: ProbeResult) -> list[tuple[Recorded, TeacherResponse]]:
@@ -438,9 +448,9 @@ def _expect(plan: Plan, probe: ProbeResult, config: RunConfig, seed, task, ident
     completion = _completion_per_stage(answered)
     wrong_ids, rate = probe.wrong_ids, probe.yield_rate if probe.yield_rate is not None else 1.0
 
-    def wrong(data, pool, folds):
+    def wrong(data, pool):
         if wrong_ids is None:
-            return all_seeds_wrong(data, pool, folds)
+            return all_seeds_wrong(data, pool)
         return [e for e in pool if e.is_seed and e.id in wrong_ids]
 
     carry = [0.0]

@@ -84,7 +84,8 @@ class RunDirectory:
         self.path = path
 
     def round_dir(self, round: int) -> Path:
-        return self.path / "rounds" / f"{round:03d}"
+        """rounds/<k>/; the student without augmentation, when a method has no such round, in rounds/baseline/."""
+        return self.path / "rounds" / (f"{round:03d}" if round >= 0 else "baseline")
 
     def write_config(self, text: str) -> None:
         write_text_atomic(self.path / "config.yaml", text)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -38,7 +39,9 @@ from llmaug.config import RunConfig, config_yaml
 from llmaug.data.example import Example, label_set
 from llmaug.data.io import save_examples
 from llmaug.errors import TeacherFailures
-from llmaug.evaluation import Evaluation, Evaluator
+from llmaug.evaluation import BASELINE, Evaluation, Evaluator, FitRunner, fit_sequentially
+from llmaug.evaluation.selection import Selection, choose_round, stalled
+from llmaug.evaluation.verdict import Verdict, accuracy_interval, compare
 from llmaug.filters.quality import QualityFilter, Rejected
 from llmaug.methods.base import Method, TaskInfo
 from llmaug.rundir import RunDirectory, claim_run_dir
@@ -66,11 +69,19 @@ class RoundRecord:
     failed_requests: int = 0  # requests that failed after every retry: no output
     skipped_requests: int = 0  # requests the budget did not allow
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    cv_accuracy: float | None = None  # the seed rows' held-out accuracy
+    cv_accuracy_ci95: list[float] | None = None
+    test_accuracy_ci95: list[float] | None = None
+    unjudged_seeds: int = 0  # seed rows no held-out student could judge
+    held_out_note: str = ""  # how the seeds were judged, when not by plain k-fold
     stopped: str | None = None  # "teacher budget reached" in the round where the budget stopped the run
 
 
 @dataclass
 class RunResult:
+    """A finished run. `data`, `student` and `test` are those of the round the run chose (`selection`), which may
+    be the student without augmentation; `verdict` says whether augmentation helped."""
+
     out: Path | None
     data: list[Example]
     rounds: list[RoundRecord]
@@ -79,11 +90,18 @@ class RunResult:
     seconds: float
     quality: dict = field(default_factory=dict)
     usage: dict = field(default_factory=dict)  # the teacher's whole-run Usage
+    selection: Selection | None = None
+    verdict: Verdict | None = None
+    baseline: RoundRecord | None = None  # the student on the seed set alone, when no round of the method was that
     stopped: dict | None = None  # {"reason": "teacher budget reached", "detail": "N of M requests ..."}
 
     @property
     def added(self) -> list[Example]:
         return [e for e in self.data if not e.is_seed]
+
+    @property
+    def chosen_round(self) -> int | None:
+        return self.selection.chosen_round if self.selection else None
 
 
 class RunContext:
@@ -91,7 +109,9 @@ class RunContext:
     evaluator that trains students, and the round records with their run-directory files."""
 
     def __init__(self, method: Method, teacher: Teacher, evaluator: Evaluator, task: TaskInfo, seed: int,
-                 quality: QualityFilter, console: Console, rundir: RunDirectory | None):
+                 quality: QualityFilter, console: Console, rundir: RunDirectory | None, patience: int | None = None):
+        self.patience = patience
+        self.round_data: dict[int, list[Example]] = {}  # round -> the data its student trained on
         self.method_name = method.name
         self.teacher = teacher
         self.evaluator = evaluator
@@ -115,6 +135,10 @@ class RunContext:
     @property
     def last_evaluation(self) -> Evaluation | None:
         return self.evaluator.last
+
+    @property
+    def stalled(self) -> bool:
+        return stalled([self.evaluator.history[r] for r in sorted(self.evaluator.history) if r >= 0], self.patience)
 
     def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]:
         with _progress(self.console) as progress:
@@ -158,8 +182,9 @@ class RunContext:
     def artifact_dir(self, name: str) -> Path | None:
         return self.rundir.path / name if self.rundir is not None else None
 
-    def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example], error_folds: int | None = None) -> Evaluation:
-        return self.evaluator.evaluate(data, round, pool, error_folds)
+    def train_and_evaluate(self, data: list[Example], round: int, pool: list[Example], held_out_errors: bool = False) -> Evaluation:
+        self.round_data[round] = data
+        return self.evaluator.evaluate(data, round, pool, held_out_errors)
 
     def filter(self, candidates, existing, instructions=None) -> tuple[list[Example], list[Rejected]]:
         crashpoints.reached("filter")
@@ -168,7 +193,19 @@ class RunContext:
     def end_round(self, round: int, data, added, rejected, evaluation) -> None:
         evaluation = evaluation or self.evaluator.last
         usage, self._round_usage, self._first_failure = self._round_usage, Counter(), None
-        record = RoundRecord(
+        record = self.record(round, data, added, rejected, evaluation, usage)
+        self.rounds.append(record)
+        self.console.print(_round_line(record))
+        if self.rundir is not None:
+            self.rundir.write_round(round, data, added, rejected, evaluation.errors, {
+                **record.__dict__,
+                "pool": evaluation.pool.model_dump(), "test": evaluation.test.model_dump() if evaluation.test else None,
+            })
+
+    def record(self, round: int, data, added, rejected, evaluation: Evaluation, usage: Counter) -> RoundRecord:
+        held_out = evaluation.held_out
+        judged = [held_out.correct[i] for i in held_out.judged] if held_out else []
+        return RoundRecord(
             round=round, train_size=len(data), added=len(added), rejected=len(rejected),
             pool_errors=len(evaluation.errors), pool_accuracy=evaluation.pool.accuracy,
             test_accuracy=evaluation.test.accuracy if evaluation.test else None,
@@ -177,15 +214,12 @@ class RunContext:
             completion_tokens=usage["completion_tokens"], cost_usd=self._cost(usage),
             failed_requests=usage["failed"], skipped_requests=usage["skipped"],
             rejection_reasons=dict(Counter(_reason_kind(r.reason) for r in rejected).most_common()),
+            cv_accuracy=held_out.accuracy if held_out else None,
+            cv_accuracy_ci95=accuracy_interval(judged, seed=self.seed) if judged else None,
+            test_accuracy_ci95=accuracy_interval(evaluation.test_correct, seed=self.seed) if evaluation.test_correct else None,
+            unjudged_seeds=len(held_out.unjudged) if held_out else 0, held_out_note=held_out.note if held_out else "",
             stopped=BUDGET_STOP if usage["skipped"] and not any(r.stopped for r in self.rounds) else None,
         )
-        self.rounds.append(record)
-        self.console.print(_round_line(record))
-        if self.rundir is not None:
-            self.rundir.write_round(round, data, added, rejected, evaluation.errors, {
-                **record.__dict__,
-                "pool": evaluation.pool.model_dump(), "test": evaluation.test.model_dump() if evaluation.test else None,
-            })
 
     def save_json(self, name: str, payload) -> None:
         if self.rundir is not None:
@@ -214,11 +248,16 @@ def run(
     random_seed: int = 0,
     quality: QualityFilter | None = None,
     label_check: str = "auto",
+    select: str = "best-cv",
+    patience: int | None = None,
+    folds: int = 5,
+    fit_runner: FitRunner = fit_sequentially,
+    fold_student=None,
     config: RunConfig | None = None,
     output_format: str = "jsonl",
     console: Console | None = None,
 ) -> RunResult:
-    """Run `method` on `seed` and return the augmented data, per-round records and the final student.
+    """Run `method` on `seed` and return the chosen round's data and student, per-round records and a verdict.
 
     `teacher` is a `Teacher` or a spec string (`embedded`, `openai:gpt-4o-mini`, ...); `student` a spec string
     (`finetune`, `embed-lr`, `tfidf`, ...), a `Student` class or a zero-argument factory: a fresh, untrained
@@ -226,7 +265,9 @@ def run(
     directory, `config.yaml` included (an API run's seed and eval rows are saved beside it, so that
     `llmaug run --resume OUT` and `llmaug run --config OUT/config.yaml` work for it too).
     `label_check` (auto | none | centroid) is the embedding label check of the shared filters; auto turns it on
-    for teachers whose own labels are unreliable (the embedded 135M model).
+    for teachers whose own labels are unreliable (the embedded 135M model). `select` (best-cv | last) is the round
+    the run returns, chosen on held-out seed judgements (`folds`-fold), never on `eval`; `patience` stops after that
+    many rounds without held-out improvement.
     """
     started = time.perf_counter()
     console = console or Console(stderr=True)
@@ -241,8 +282,9 @@ def run(
         task.labels = labels
     quality = (quality or default_quality(label_check, teacher)).fit(seed)
     rundir = RunDirectory(out) if out is not None else None
-    evaluator = Evaluator(factory, random_seed, eval, rundir, status=None)
-    ctx = RunContext(method, teacher, evaluator, task, random_seed, quality, console, rundir)
+    evaluator = Evaluator(factory, random_seed, eval, rundir, folds=folds, judge_seeds=select == "best-cv" or bool(patience),
+                          fit_runner=fit_runner, fold_factory=student_factory(fold_student) if fold_student else None)
+    ctx = RunContext(method, teacher, evaluator, task, random_seed, quality, console, rundir, patience)
     evaluator.status = ctx.status
     try:
         with claim_run_dir(out) if out is not None else nullcontext():
@@ -253,15 +295,63 @@ def run(
             last = evaluator.last
             if last is None or last.train_size != len(data):
                 ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
-            final_student = evaluator.final_student(data)  # after the closing round, which may have trained it already
-            result = RunResult(out, data, ctx.rounds, final_student, evaluator.last.test, time.perf_counter() - started,
-                               quality.model_dump(), teacher.usage.model_dump(), teacher.budget.stop(teacher.usage))
+            result = _result(ctx, seed, select, started)
             if rundir is not None:
                 _write_outputs(rundir, result, method, teacher, output_format)
             return result
     finally:
         if own_teacher:
             teacher.close()
+
+
+def _result(ctx: RunContext, seed: list[Example], select: str, started: float) -> RunResult:
+    """The run's outcome: the round chosen without the test set, its data and student, and the verdict."""
+    evaluator = ctx.evaluator
+    rounds = [evaluator.history[r] for r in sorted(evaluator.history) if r >= 0]
+    baseline_round = next((r for r in sorted(ctx.round_data) if _same_rows(ctx.round_data[r], seed)), None)
+    baseline, baseline_record = None, None
+    if baseline_round is None:  # no round trained on the seeds alone: train that student too, to compare with
+        baseline = evaluator.evaluate(seed, BASELINE, seed)
+        ctx.round_data[BASELINE] = seed
+        baseline_record = ctx.record(BASELINE, seed, [], [], baseline, Counter())
+    candidates = ([baseline] if baseline is not None else []) + rounds
+    selection = choose_round(candidates, select)
+    chosen = evaluator.history[selection.chosen_round]
+    first = candidates[0]
+    data = ctx.round_data[selection.chosen_round]
+    return RunResult(
+        out=ctx.rundir.path if ctx.rundir else None, data=data, rounds=ctx.rounds, student=evaluator.final_student(data),
+        test=chosen.test, seconds=time.perf_counter() - started, quality=ctx.quality.model_dump(),
+        usage=ctx.teacher.usage.model_dump(), selection=selection,
+        verdict=judge_augmentation(first, chosen, evaluator.test, seed, ctx.seed),
+        baseline=baseline_record, stopped=ctx.teacher.budget.stop(ctx.teacher.usage),
+    )
+
+
+def judge_augmentation(before: Evaluation, after: Evaluation, test: list[Example] | None, seed: list[Example],
+                       random_seed: int) -> Verdict | None:
+    """The chosen student against the one without augmentation: on the eval set, else on held-out seed rows."""
+    classes = bool(before.pool.per_class)
+    rounds = {"baseline_round": before.round, "final_round": after.round, "classes": classes, "seed": random_seed}
+    if test and before.test_correct is not None and after.test_correct is not None:
+        gold = [e.label if e.label is not None else (e.answer or "") for e in test]
+        return compare(gold, before.test_predictions, after.test_predictions, correct_before=before.test_correct,
+                       correct_after=after.test_correct, on="eval", **rounds)
+    if before.held_out is None or after.held_out is None:
+        return None
+    ids = sorted(i for i in before.held_out.judged if i in after.held_out.correct)
+    if not ids:
+        return None
+    gold = {e.id: e.label or "" for e in seed}
+    return compare([gold[i] for i in ids], [before.held_out.predicted[i] for i in ids],
+                   [after.held_out.predicted[i] for i in ids], correct_before=[before.held_out.correct[i] for i in ids],
+                   correct_after=[after.held_out.correct[i] for i in ids], on="cv-seed",
+                   note="no eval set: judged on the seed rows held out, the same rows that chose the round, so it "
+                        "leans optimistic", **rounds)
+
+
+def _same_rows(data: list[Example], seed: list[Example]) -> bool:
+    return [e.id for e in data] == [e.id for e in seed]
 
 
 def default_quality(label_check: str, teacher: Teacher, centroid_top: int = 1) -> QualityFilter:
@@ -275,11 +365,23 @@ def default_quality(label_check: str, teacher: Teacher, centroid_top: int = 1) -
 def student_factory(student) -> Callable[[], Student]:
     """A zero-argument factory of fresh students from a spec string, a `Student` class or a factory."""
     if isinstance(student, str):
+        factory = StudentSpec(student)
+        factory()  # a bad spec fails now, before any teacher call
+        return factory
+    return student
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """Makes fresh students of a spec with options: a picklable factory, for fold students trained elsewhere."""
+
+    spec: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self) -> Student:
         from llmaug.students.spec import make_student
 
-        make_student(student)  # a bad spec fails now, before any teacher call
-        return lambda: make_student(student)
-    return student
+        return make_student(self.spec, **dict(self.options))
 
 
 def _api_config(rundir: RunDirectory, method: Method, seed: list[Example], eval: list[Example] | None, teacher: Teacher,
@@ -316,6 +418,9 @@ def _write_outputs(rundir: RunDirectory, result: RunResult, method: Method, teac
     write_report(result, method, teacher.identity)
     rundir.save_json("summary.json", {
         "method": method.name, "options": method.options(), "rounds": [r.__dict__ for r in result.rounds],
+        "baseline": result.baseline.__dict__ if result.baseline else None,
+        "chosen_round": result.chosen_round, "selection": result.selection.to_json(),
+        "verdict": result.verdict.to_json() if result.verdict else None,
         "final_size": len(result.data), "added": len(result.added),
         "test": result.test.model_dump() if result.test else None, "seconds": round(result.seconds, 1),
         "stopped": result.stopped,

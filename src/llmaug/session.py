@@ -26,7 +26,7 @@ from llmaug.data.sampling import sample_n
 from llmaug.errors import ConfigError, TeacherFailures, UserError
 from llmaug.methods import Method, TaskInfo
 from llmaug.rundir import claim_run_dir, is_run_dir
-from llmaug.runner import RunResult, run
+from llmaug.runner import RunResult, StudentSpec, run
 from llmaug.teachers import Budget, Price, ResponseCache, Teacher
 from llmaug.teachers.prices import LOCAL_KINDS, Pricing, pricing
 from llmaug.teachers.spec import parse_spec
@@ -61,9 +61,10 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
         teacher = build_teacher(config, out, backend_options)
         try:
             return run(
-                method, seed, teacher=teacher, student=lambda: make_configured_student(config), eval=test, out=out,
-                task=task, random_seed=config.seed, label_check=config.label_check, config=config,
-                output_format=config.output_format, console=console,
+                method, seed, teacher=teacher, student=configured_student(config), eval=test, out=out,
+                task=task, random_seed=config.seed, label_check=config.label_check, select=config.select,
+                patience=config.patience, folds=config.cv_folds, config=config, output_format=config.output_format,
+                console=console,
             )
         except UserError as err:
             teacher.close()
@@ -109,10 +110,9 @@ def run_price(config: RunConfig) -> Price | None:
     return price
 
 
-def make_configured_student(config: RunConfig):
-    from llmaug.students import make_student
-
-    return make_student(config.student, **config.student_options)
+def configured_student(config: RunConfig) -> StudentSpec:
+    """The factory of the run's students: fresh, untrained, with the config's options."""
+    return StudentSpec(config.student, tuple(sorted(config.student_options.items())))
 
 
 def _teacher_options(config: RunConfig) -> dict[str, Any]:

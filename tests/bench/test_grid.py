@@ -49,7 +49,7 @@ def grid_file(tmp_path, **changes) -> str:
         "arms": [
             {"name": "none", "method": "none"},
             {"name": "oracle-llm2llm", "method": "llm2llm", "teacher": "pool:similar", "rounds": 2,
-             "teacher_options": {"encoder": "tfidf"}, "method_options": {"folds": 3}},
+             "teacher_options": {"encoder": "tfidf"}, "cv_folds": 3},
             {"name": "oracle-random", "method": "paraphrase", "teacher": "pool:random", "match_added": "oracle-llm2llm"},
         ],
         "reported": [{"dataset": "tiny", "arm": "none", "accuracy": 50.0, "source": "a paper"}],

@@ -134,9 +134,9 @@ def test_print_config_shows_the_resolved_config_and_runs_nothing(tmp_path, capsy
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run.yaml").write_text("method_options: {rounds: 5}\nstudent: tfidf\n")
-    assert run_cli(["run", "--config", "run.yaml", "--rounds", "2", "-o", "folds=3", "--print-config"]) == 0
+    assert run_cli(["run", "--config", "run.yaml", "--rounds", "2", "-o", "ask=diverse", "--print-config"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
-    assert printed["method_options"]["rounds"] == 2 and printed["method_options"]["folds"] == 3
+    assert printed["method_options"]["rounds"] == 2 and printed["method_options"]["ask"] == "diverse"
     assert printed["student_options"]["C"] == 10.0  # every default filled in
     assert printed["out"] == "runs/llm2llm-trec6-s0"
     assert not (tmp_path / "runs").exists()
@@ -180,6 +180,8 @@ def test_a_run_ends_with_a_summary_of_time_tokens_cost_and_the_report_and_leaves
         again = capsys.readouterr().out
     summary = " ".join(first.split())
     assert "total" in summary and "cost n/a (no price given)" in summary and str(out / "report.html") in summary
+    assert "◀" in summary and "kept: " in summary and "held-out" in summary  # (the table may wrap its cells)
+    assert "verdict: " in summary and "95% CI" in summary and "McNemar p" in summary and "on the eval set" in summary
     calls = int(summary.split("teacher: ")[1].split(" calls")[0])
     assert calls > 0 and "0 from the cache" in summary
     assert f"teacher: 0 calls, {calls} from the cache" in " ".join(again.split())

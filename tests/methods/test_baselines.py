@@ -11,7 +11,7 @@ from llmaug.config import RunConfig
 from llmaug.data import Example
 from llmaug.errors import ConfigError
 from llmaug.methods import NoAugmentation, Paraphrase, S3, TaskInfo, ZeroGen
-from llmaug.runner import run
+from llmaug.testing.scripted import run_method as run  # the method's own rounds, as the paper keeps them
 from llmaug.session import build_method
 from llmaug.teachers import Budget, Teacher
 from llmaug.teachers.function import FunctionBackend

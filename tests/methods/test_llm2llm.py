@@ -9,7 +9,7 @@ import pytest
 
 from llmaug.data import Example, Provenance, load_examples
 from llmaug.methods import LLM2LLM, TaskInfo
-from llmaug.runner import run
+from llmaug.testing.scripted import run_method as run  # the method's own rounds, as the paper keeps them
 from llmaug.students.base import Student
 from llmaug.students.tfidf import TfidfStudent
 from llmaug.teachers import Teacher
@@ -173,7 +173,7 @@ def test_task_description_and_label_description_reach_the_prompt():
 def test_cross_validated_errors_never_let_a_student_see_the_seed_it_judges_or_its_children():
     teacher, _ = numbered_teacher()
     seeds = seed_set()
-    result = run(LLM2LLM(rounds=2, folds=3), seeds, teacher=teacher, student=AlwaysWrong)
+    result = run(LLM2LLM(rounds=2), seeds, teacher=teacher, student=AlwaysWrong, folds=3)
     children = {e.id: e.provenance.parent_ids[0] for e in result.added}
     seed_ids = {s.id for s in seeds}
     fold_fits = [s.fit_calls[0] for s in AlwaysWrong.instances if not seed_ids <= set(s.fit_calls[0])]
@@ -188,7 +188,7 @@ def test_cross_validation_finds_errors_a_perfectly_fitting_student_hides():
     teacher, backend = numbered_teacher()
     seeds = seed_set()
     paper_rule = run(LLM2LLM(rounds=1, error_source="train"), seeds, teacher=teacher, student=TfidfStudent)
-    held_out = run(LLM2LLM(rounds=1, folds=3), seeds, teacher=numbered_teacher()[0], student=TfidfStudent)
+    held_out = run(LLM2LLM(rounds=1), seeds, teacher=numbered_teacher()[0], student=TfidfStudent, folds=3)
     assert paper_rule.rounds[0].pool_errors == 0
     assert held_out.rounds[0].pool_errors > 0 and held_out.added
 
@@ -207,3 +207,42 @@ def test_method_run_api_and_run_directory(tmp_path):
                  "rounds/000/added.jsonl", "rounds/000/errors.jsonl", "rounds/000/metrics.json", "rounds/001/data.jsonl"):
         assert (tmp_path / "run" / name).exists(), name
     assert "cost (USD)" in (tmp_path / "run" / "report.md").read_text()
+
+
+# ----------------------------------------------------------------------------------- targeting policies
+
+
+def test_a_diverse_prompt_shows_examples_of_the_label_and_asks_for_one_unlike_them():
+    teacher, backend = numbered_teacher()
+    run(LLM2LLM(rounds=1, ask="diverse", shown=3, error_source="train"), seed_set(), teacher=teacher, student=AlwaysWrong)
+    prompts = [r.messages[-1].content for r in backend.requests]
+    assert prompts and all("differs from all of them" in p for p in prompts)
+    for request, prompt in zip(backend.requests, prompts):
+        seed = request.target.like
+        quoted = [line for line in prompt.splitlines() if line.startswith('- "')]
+        assert quoted[0] == f'- "{seed}"' and len(quoted) == 3  # the seed, then two others of its label
+        label = request.target.label
+        same_label = {text for text, lab in SEED_ROWS if lab == label}
+        assert all(line[3:-1] in same_label for line in quoted)
+        assert request.target.ask == "diverse"
+
+
+def test_a_boundary_prompt_names_the_label_and_the_one_the_student_confused_it_with():
+    teacher, backend = numbered_teacher()
+    run(LLM2LLM(rounds=1, ask="boundary", error_source="train"), seed_set(), teacher=teacher, student=AlwaysWrong)
+    for request in backend.requests:
+        prompt, target = request.messages[-1].content, request.target
+        assert target.ask == "boundary" and target.confused_with not in (None, target.label)
+        assert f'clearly belongs to "{target.label}", not "{target.confused_with}"' in prompt
+        assert f'confused it with the category "{target.confused_with}"' in prompt
+
+
+def test_targets_all_and_uncertain_reach_correct_seeds_too():
+    from llmaug.students.tfidf import TfidfStudent
+
+    seeds = seed_set()
+    everyone = run(LLM2LLM(rounds=1, target="all"), seeds, teacher=numbered_teacher()[0], student=TfidfStudent, folds=3)
+    assert {e.provenance.parent_ids[0] for e in everyone.added} == {e.id for e in seeds}
+    wrong = run(LLM2LLM(rounds=1), seeds, teacher=numbered_teacher()[0], student=TfidfStudent, folds=3)
+    uncertain = run(LLM2LLM(rounds=1, target="uncertain"), seeds, teacher=numbered_teacher()[0], student=TfidfStudent, folds=3)
+    assert len({e.provenance.parent_ids[0] for e in uncertain.added}) == max(1, wrong.rounds[0].pool_errors)

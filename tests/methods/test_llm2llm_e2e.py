@@ -22,7 +22,7 @@ def test_llm2llm_cli_run_with_embedded_teacher_and_finetuned_student(tmp_path, c
     config = {
         "train": str(tmp_path / "seed.jsonl"), "eval": str(tmp_path / "test.csv"), "rounds": 2,
         "student": "finetune", "student_options": {"epochs": 3}, "task": "question classification",
-        "unit": "question", "method_options": {"folds": 3, "max_tokens": 40},
+        "unit": "question", "cv_folds": 3, "method_options": {"max_tokens": 40},
     }
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
@@ -33,10 +33,15 @@ def test_llm2llm_cli_run_with_embedded_teacher_and_finetuned_student(tmp_path, c
     assert rounds[0]["teacher_requests"] >= rounds[0]["pool_errors"] > 0  # the teacher was really asked
     assert all(r["test_accuracy"] is not None for r in rounds)
 
+    summary = json.loads((out / "summary.json").read_text())
+    chosen = summary["chosen_round"]
     rows = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    assert len(rows) == rounds[chosen]["train_size"]  # the data of the round the run kept
+    assert summary["verdict"]["on"] == "eval" and summary["verdict"]["final_round"] == chosen
+    assert summary["selection"]["rule"] == "best-cv" and len(summary["selection"]["scores"]) == 3
     seed_ids = {e.id for e in seed}
-    synthetic = [r for r in rows if r["provenance"]["origin"] == "synthetic"]
-    assert len(rows) == len(seed) + len(synthetic)
+    synthetic = [json.loads(line) for k in range(2) for line in (out / "rounds" / f"{k:03d}" / "added.jsonl").read_text().splitlines()]
+    assert synthetic
     for row in synthetic:
         p = row["provenance"]
         assert p["teacher"] == "embedded:SmolLM2-135M-Instruct.Q4_1" and p["parent_ids"][0] in seed_ids

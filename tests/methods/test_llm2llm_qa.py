@@ -12,7 +12,7 @@ from llmaug.data import Example
 from llmaug.filters.answers import answers_match, extract_answer
 from llmaug.methods import LLM2LLM
 from llmaug.methods.llm2llm import QA_STOP
-from llmaug.runner import run
+from llmaug.testing.scripted import run_method as run  # the method's own rounds, as the paper keeps them
 from llmaug.students.base import Student
 from llmaug.teachers import Teacher
 from llmaug.teachers.function import FunctionBackend

@@ -16,7 +16,7 @@ from llmaug.errors import ConfigError
 from llmaug.filters import similarity
 from llmaug.methods import PromptMix, TaskInfo
 from llmaug.methods.promptmix import groups, sample_alpha
-from llmaug.runner import run
+from llmaug.testing.scripted import run_method as run  # the method's own rounds, as the paper keeps them
 from llmaug.teachers import Teacher
 from llmaug.teachers.function import FunctionBackend
 

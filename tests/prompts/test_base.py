@@ -24,6 +24,8 @@ PINNED = {
     "llm2llm-classification-many@1": "908695b334b4e6c3",
     "llm2llm-pair@1": "1a3f25293f9b08eb",
     "llm2llm-qa@1": "51d76f83600eba7a",
+    "llm2llm-diverse@1": "862855fccef05a40",
+    "llm2llm-boundary@1": "06fcc2b7fd0e7656",
     "msp-context@1": "16d6570a0caba3d5",
     "msp-describe@1": "518e88a3040696a2",
     "promptmix-mix@1": "b3244eb8d9a9266c",

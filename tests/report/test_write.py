@@ -54,7 +54,7 @@ def quiet() -> Console:
 @pytest.fixture(scope="module")
 def report_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
-    run(Paraphrase(per_example=2), seed_set(), teacher=piped_teacher(), student="tfidf", eval=seed_set(), out=out,
+    run(Paraphrase(per_example=2), seed_set(), teacher=piped_teacher(), student="tfidf", eval=seed_set(), out=out, select="last",
         console=quiet())
     return out
 

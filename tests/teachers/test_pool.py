@@ -10,7 +10,7 @@ import pytest
 from llmaug.data import Example
 from llmaug.errors import ConfigError, TeacherError
 from llmaug.methods import LLM2LLM, TaskInfo
-from llmaug.runner import run
+from llmaug.testing.scripted import run_method as run  # the method's own rounds, as the paper keeps them
 from llmaug.teachers import Teacher
 from llmaug.teachers.base import RequestTarget, TeacherRequest
 from llmaug.teachers.pool import PoolBackend
@@ -142,7 +142,7 @@ def test_llm2llm_with_the_pool_adds_real_rows_of_the_parents_labels():
     train = load_bundled("trec6")[:600]
     seed = sample_per_class(train, 3, seed=0)
     backend = PoolBackend(train, "similar", encoder="tfidf", exclude=seed, name="trec6-head")
-    result = run(LLM2LLM(rounds=2, folds=3), seed, teacher=Teacher(backend), student="tfidf",
+    result = run(LLM2LLM(rounds=2), seed, teacher=Teacher(backend), student="tfidf", folds=3,
                  task=TaskInfo(labels=sorted({e.label for e in seed})))
     real = {(e.text, e.label) for e in train}
     seed_texts = {e.text for e in seed}
@@ -151,3 +151,59 @@ def test_llm2llm_with_the_pool_adds_real_rows_of_the_parents_labels():
     assert len({e.text for e in result.added}) == len(result.added)
     parents = {e.id: e.label for e in seed}
     assert all(parents[e.provenance.parent_ids[0]] == e.label for e in result.added)
+
+
+# ----------------------------------------------------------------------------------- targeting policies
+
+
+def vector_encoder(vectors: dict[str, list[float]]):
+    """An encoder with hand-placed unit vectors, so the expected choice can be worked out on paper."""
+    import numpy as np
+
+    def encode(texts):
+        rows = np.array([vectors[text] for text in texts], dtype=float)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    return encode
+
+
+TOY = {  # (label, vector); the seeds are the first two A rows and the B row
+    "seed a1": ("A", [1.0, 0.0, 0.0]), "seed a2": ("A", [0.9, 0.1, 0.0]), "seed b": ("B", [0.0, 1.0, 0.0]),
+    "a close to the seeds": ("A", [0.95, 0.05, 0.0]), "a far from them": ("A", [0.0, 0.0, 1.0]),
+    "a near class B": ("A", [0.3, 0.9, 0.1]), "b other": ("B", [0.1, 1.0, 0.2]),
+}
+
+
+def toy_pool(mode: str = "similar") -> PoolBackend:
+    rows = [Example.create(text, label) for text, (label, _) in TOY.items()]
+    seeds = [row for row in rows if row.text.startswith("seed")]
+    return PoolBackend(rows, mode, exclude=seeds, encoder=vector_encoder({t: v for t, (_, v) in TOY.items()}))
+
+
+def policy_ask(ask: str, confused_with: str | None = None) -> TeacherRequest:
+    target = RequestTarget(label="A", like="seed a1", ask=ask, confused_with=confused_with)
+    return TeacherRequest.chat([{"role": "user", "content": "Write one."}], target=target)
+
+
+def test_similar_picks_the_unused_row_nearest_the_seed():
+    assert answers(toy_pool(), [policy_ask("similar")])[0].text == "a close to the seeds"
+
+
+def test_diverse_picks_the_row_whose_nearest_held_row_is_farthest():
+    """max over candidates of min distance to the A rows held (the two A seeds): [0, 0, 1] is orthogonal to both."""
+    first, second = answers(toy_pool(), [policy_ask("diverse"), policy_ask("diverse")])
+    assert first.text == "a far from them"
+    assert second.text == "a near class B"  # now [0, 0, 1] is held too: of the rest, the one least like any of them
+
+
+def test_boundary_picks_the_row_of_the_label_nearest_the_confused_labels_centroid():
+    assert answers(toy_pool(), [policy_ask("boundary", confused_with="B")])[0].text == "a near class B"
+
+
+def test_prior_draws_labels_from_the_seed_distribution_not_the_request():
+    rows = [Example.create(f"question {i} ?", "A" if i < 40 else "B") for i in range(80)]
+    seeds = rows[:9] + rows[40:41]  # nine A seeds, one B seed
+    backend = PoolBackend(rows, "prior", exclude=seeds, encoder="tfidf", seed=1)
+    labels = {row.text: row.label for row in rows}
+    served = [labels[r.text] for r in answers(backend, [ask("B", index=i) for i in range(20)])]
+    assert served.count("A") > served.count("B")  # the request asked for B every time

@@ -152,6 +152,7 @@ class Grid(BaseModel):
     arms: list[Arm]
     reported: list[Reported] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    compare_to: list[str] = Field(default_factory=lambda: ["none"])  # arms every other arm gets a Δ column against
 
     @field_validator("datasets", mode="before")
     @classmethod

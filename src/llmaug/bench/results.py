@@ -15,8 +15,8 @@ from llmaug.atomic import write_text_atomic
 
 CELL_FIELDS = [
     "dataset", "setting", "seed", "arm", "method", "oracle", "teacher", "student", "seed_size", "final_size", "added",
-    "rounds", "test_accuracy", "test_macro_f1", "teacher_calls", "prompt_tokens", "completion_tokens",
-    "wall_seconds", "resumed", "config_hash", "run_dir",
+    "rounds", "chosen_round", "test_accuracy", "test_macro_f1", "last_accuracy", "teacher_calls", "prompt_tokens",
+    "completion_tokens", "wall_seconds", "resumed", "config_hash", "run_dir", "test_correct", "last_correct",
 ]
 ROUND_FIELDS = ["dataset", "setting", "seed", "arm", "oracle", "round", "train_size", "added", "calls_before",
                 "test_accuracy", "test_macro_f1", "config_hash"]
@@ -52,14 +52,19 @@ def cell_row(identity: dict, run_dir: Path, seed_size: int, wall_seconds: float,
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     rounds = summary["rounds"]
     test = summary.get("test") or {}
+    chosen = summary.get("chosen_round", rounds[-1]["round"])
     return {
         **identity,
         "seed_size": seed_size,
         "final_size": summary["final_size"],
-        "added": summary["added"],
+        "added": sum(int(r["added"]) for r in rounds),
         "rounds": len(rounds),
+        "chosen_round": chosen,
         "test_accuracy": _number(test.get("accuracy")),
         "test_macro_f1": _number(test.get("macro_f1")),
+        "last_accuracy": _number(rounds[-1].get("test_accuracy")),
+        "test_correct": _correct_bits(run_dir, chosen),
+        "last_correct": _correct_bits(run_dir, rounds[-1]["round"]),
         "teacher_calls": sum(int(r["teacher_requests"]) for r in rounds),
         "prompt_tokens": sum(int(r["prompt_tokens"]) for r in rounds),
         "completion_tokens": sum(int(r["completion_tokens"]) for r in rounds),
@@ -114,6 +119,16 @@ def _ids(path: Path) -> set[str]:
             return {json.loads(line)["id"] for line in file if line.strip()}
     except OSError:
         return set()
+
+
+def _correct_bits(run_dir: Path, round_: int) -> str:
+    """Which eval rows a round's student got right, as a string of 0s and 1s (for intervals paired on rows)."""
+    folder = run_dir / "rounds" / (f"{round_:03d}" if round_ >= 0 else "baseline")
+    try:
+        correct = json.loads((folder / "evaluation.json").read_text(encoding="utf-8")).get("test_correct") or []
+    except (OSError, ValueError):
+        return ""
+    return "".join("1" if value else "0" for value in correct)
 
 
 def _number(value) -> str:

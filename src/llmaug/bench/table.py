@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 
 from llmaug.bench.grid import Grid
+from llmaug.evaluation.verdict import grouped_interval
 
 ORACLE_NOTE = (
     "Oracle rows are not methods: their \"teacher\" hands out real, unused training rows of the requested label "
@@ -32,6 +33,7 @@ class Summary:
     tokens: float
     added: float
     wall: float
+    correct: dict[str, str]  # seed -> which eval rows the reported student got right ("0110...")
 
 
 def summarise(grid: Grid, rows: list[dict]) -> list[Summary]:
@@ -59,6 +61,7 @@ def _summary(group: list[dict], oracle: bool) -> Summary:
         macro_f1=[float(r["test_macro_f1"]) for r in group if r["test_macro_f1"] != ""],
         calls=mean("teacher_calls"), tokens=statistics.mean(int(r["prompt_tokens"]) + int(r["completion_tokens"]) for r in group),
         added=mean("added"), wall=mean("wall_seconds"),
+        correct={str(r["seed"]): r.get("test_correct") or "" for r in group},
     )
 
 
@@ -100,7 +103,7 @@ def markdown(grid: Grid, rows: list[dict], meta: dict, plots: dict[str, str]) ->
         lines += [f"### {dataset.name}", ""]
         methods = [s for s in mine if not s.oracle]
         oracles = [s for s in mine if s.oracle]
-        baselines = {s.setting: s for s in mine if s.method == "none" and not s.oracle}
+        baselines = {arm: {s.setting: s for s in mine if s.arm == arm} for arm in grid.compare_to}
         if methods:
             lines += _table(grid, methods, baselines) + [""]
         if oracles:
@@ -133,36 +136,56 @@ def _provenance(meta: dict, rows: list[dict]) -> list[str]:
     return lines
 
 
-def _table(grid: Grid, summaries: list[Summary], baselines: dict[str, Summary]) -> list[str]:
+def _table(grid: Grid, summaries: list[Summary], baselines: dict[str, dict[str, Summary]]) -> list[str]:
+    gains = [f"Δ vs {arm} [95% CI]" for arm in baselines]
     lines = [
-        "| setting | arm | method | teacher | seeds | test accuracy % | Δ vs none | test macro-F1 % | teacher calls | tokens "
-        "| added | wall s | paper (accuracy %) |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| setting | arm | method | teacher | seeds | test accuracy % | {' | '.join(gains)} | test macro-F1 % | "
+        "teacher calls | tokens | added | wall s | paper (accuracy %) |",
+        "|---|---|---|---|---:|---:|" + "---:|" * len(gains) + "---:|---:|---:|---:|---:|---|",
     ]
     for s in summaries:
         reported = "; ".join(
             f"{r.accuracy:g} ({r.source})" if r.accuracy is not None else f"macro-F1 {r.macro_f1:g} ({r.source})"
             for r in grid.reported_for(s.dataset, s.setting, s.arm)
         )
+        deltas = " | ".join(gain(s, by_setting.get(s.setting)) for by_setting in baselines.values())
         lines.append(
             f"| {s.setting} | {arm_label(s)} | {s.method} | {s.teacher} | {s.seeds} | {percent(s.accuracy)} | "
-            f"{_gain(s, baselines.get(s.setting))} | {percent(s.macro_f1)} | {s.calls:.0f} | {s.tokens:.0f} | "
+            f"{deltas} | {percent(s.macro_f1)} | {s.calls:.0f} | {s.tokens:.0f} | "
             f"{s.added:.0f} | {s.wall:.1f} | {reported} |"
         )
     return lines
 
 
-def _gain(summary: Summary, baseline: Summary | None) -> str:
-    """Mean test accuracy minus the no-augmentation arm's on the same dataset and setting, in points."""
+def gain(summary: Summary, baseline: Summary | None) -> str:
+    """Mean test accuracy minus a baseline arm's on the same dataset and setting, in points, with a bootstrap 95%
+    interval paired over seeds and eval rows (where both arms recorded which rows they got right)."""
     if baseline is None or baseline is summary or not summary.accuracy or not baseline.accuracy:
         return "–"
-    return f"{100 * (statistics.mean(summary.accuracy) - statistics.mean(baseline.accuracy)):+.1f}"
+    point = f"{100 * (statistics.mean(summary.accuracy) - statistics.mean(baseline.accuracy)):+.1f}"
+    differences = paired_differences(summary, baseline)
+    if not differences:
+        return point
+    low, high = grouped_interval(differences)
+    return f"{point} [{100 * low:+.1f}, {100 * high:+.1f}]"
+
+
+def paired_differences(summary: Summary, baseline: Summary) -> list[list[int]]:
+    """Per seed both arms ran, the row-by-row difference in correctness on the same eval rows."""
+    pairs = []
+    for seed, mine in summary.correct.items():
+        theirs = baseline.correct.get(seed, "")
+        if mine and len(mine) == len(theirs):
+            pairs.append([int(a) - int(b) for a, b in zip(mine, theirs)])
+    return pairs
 
 
 def _column_notes() -> list[str]:
     columns = (
-        "Columns: mean ± sample standard deviation over seeds; Δ vs none: points of mean test accuracy over the "
-        "no-augmentation arm on the same dataset and setting; teacher calls and tokens count every request a run "
+        "Columns: mean ± sample standard deviation over seeds; Δ vs ARM: points of mean test accuracy over that arm "
+        "on the same dataset and setting, with a bootstrap 95% interval resampling seeds and, within each, eval rows "
+        "(paired: both arms' students judged on the same rows); test accuracy is the student each run returned (the "
+        "round its selection kept); teacher calls and tokens count every request a run "
         "made (answered from its cache or not), averaged over seeds; added = synthetic rows in the final data; wall s = "
         "seconds of the bench process that finished the cell (a resumed cell's excludes the time before the "
         "interruption). The paper column shows a paper's number only where the dataset, low-data setting and method "

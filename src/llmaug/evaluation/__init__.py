@@ -1,10 +1,12 @@
-"""Evaluation: training students from scratch and scoring them, k-fold held-out predictions for the seed rows,
-and memoised results, apart from the run directory that stores them."""
+"""Evaluation: students trained from scratch and scored, seed rows judged held out (k-fold), the round a run
+keeps (`selection`) and whether augmentation helped (`verdict`), apart from the run directory that stores them."""
 
 from llmaug.evaluation.trainer import (
-    ErrorCase, Evaluation, EvaluationStore, Evaluator, FitJob, FitRunner, fit_sequentially, stratified_folds,
+    BASELINE, ErrorCase, Evaluation, EvaluationStore, Evaluator, FitJob, FitRunner, FoldTask, HeldOut, Judged,
+    fit_sequentially, fold_plan, judge, stratified_folds,
 )
 
 __all__ = [
-    "ErrorCase", "Evaluation", "EvaluationStore", "Evaluator", "FitJob", "FitRunner", "fit_sequentially", "stratified_folds",
+    "BASELINE", "ErrorCase", "Evaluation", "EvaluationStore", "Evaluator", "FitJob", "FitRunner", "FoldTask", "HeldOut",
+    "Judged", "fit_sequentially", "fold_plan", "judge", "stratified_folds",
 ]

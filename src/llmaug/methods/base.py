@@ -47,6 +47,10 @@ class Context(Protocol):
     @property
     def out_of_budget(self) -> bool: ...
 
+    @property
+    def stalled(self) -> bool:
+        """True when the run's `patience` rounds in a row brought no held-out improvement: time to stop."""
+
     def generate(self, requests: list[TeacherRequest], stage: str) -> list[TeacherResponse]:
         """The teacher's answers, in order (for requests that do not make examples: descriptions, labels)."""
 
@@ -70,11 +74,11 @@ class Context(Protocol):
         when the run keeps no directory."""
 
     def train_and_evaluate(
-        self, data: list[Example], round: int, pool: list[Example], error_folds: int | None = None
+        self, data: list[Example], round: int, pool: list[Example], held_out_errors: bool = False
     ) -> Evaluation:
-        """Train a fresh student on `data`, score it on `pool` and the test set. With `error_folds`, the seed
-        rows of `pool` are judged by students that did not see them (k-fold, their synthetic children held out
-        too), because a converged classifier gets every training row right."""
+        """Train a fresh student on `data`, score it on `pool` and the test set, and judge the seed rows by students
+        that saw neither them nor their synthetic children (k-fold). With `held_out_errors` the errors are those
+        held-out judgements (a converged classifier gets every training row right), else the student's own."""
 
     def end_round(
         self, round: int, data: list[Example], added: list[Example], rejected: list[Rejected], evaluation: Evaluation | None

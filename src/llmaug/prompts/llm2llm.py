@@ -21,6 +21,24 @@ CLASSIFICATION_MANY = PromptTemplate(
 {% endif %}Write {{ count }} new {{ unit }}s, each different from it and from one another, that also {% if description %}{{ description }}{% else %}belong to the category "{{ label }}"{% endif %}. Reply with only a JSON object: {"examples": [the {{ count }} {{ unit }}s, as strings]}.""",
 )
 
+# `ask: diverse`: unlike what the data already holds for the label.
+DIVERSE = PromptTemplate(
+    name="llm2llm-diverse",
+    version=1,
+    user="""Here are {{ unit }}s that {% if description %}{{ description }}{% else %}belong to the category "{{ label }}"{% endif %}:
+{% for example in examples %}- "{{ example }}"
+{% endfor %}Write {{ count }} new {{ unit }} that also {% if description %}{{ description }}{% else %}belongs to the category "{{ label }}"{% endif %} but differs from all of them in subject and wording. Reply with only the {{ unit }}.""",
+)
+
+# `ask: boundary`: clearly the seed's label, near the label the student confused it with (in the spirit of PromptMix).
+BOUNDARY = PromptTemplate(
+    name="llm2llm-boundary",
+    version=1,
+    user="""Here is a {{ unit }} of the category "{{ label }}": "{{ text }}"
+A student model {% if wrong_prediction is not none %}confused it with{% else %}almost confused it with{% endif %} the category "{{ other }}".
+Write {{ count }} new {{ unit }} that clearly belongs to "{{ label }}", not "{{ other }}", on a subject close to "{{ other }}". Reply with only the {{ unit }}.""",
+)
+
 PAIR = PromptTemplate(
     name="llm2llm-pair",
     version=1,

@@ -41,8 +41,12 @@ def class_indices(examples: list[Example], labels: list[str]) -> np.ndarray:
 
 
 def fit_logistic(features, targets: np.ndarray, C: float, seed: int) -> LogisticRegression:
-    """Multinomial logistic regression on integer targets 0..k-1, so columns follow the student's labels."""
-    model = LogisticRegression(C=C, max_iter=LOGISTIC_MAX_ITER, random_state=seed)
+    """Multinomial logistic regression on integer targets 0..k-1, so columns follow the student's labels.
+
+    Newton-CG rather than the default L-BFGS: the same L2-regularised objective, solved in a handful of Newton
+    steps; with scikit-learn 1.9 / SciPy 1.17 here, L-BFGS took 25-60x longer on these problems (8.2 s vs 0.14 s
+    for 300 TREC-6 rows with bigrams; 0.32 s vs 0.012 s on 384-dim embeddings), at the same test accuracy."""
+    model = LogisticRegression(C=C, max_iter=LOGISTIC_MAX_ITER, random_state=seed, solver="newton-cg")
     return model.fit(features, targets)
 
 

@@ -42,8 +42,10 @@ class RequestTarget(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     label: str | None = None
-    like: str | None = None  # the example the new one should resemble (its first text for pairs)
+    like: str | None = None  # the example the request is about (its first text for pairs)
     like_pair: str | None = None  # that example's second text, for sentence-pair tasks
+    ask: Literal["similar", "diverse", "boundary"] = "similar"  # like it, unlike the data of its label, or near `confused_with`
+    confused_with: str | None = None  # the label the student gave the example, or came closest to
 
 
 class TeacherRequest(BaseModel):

@@ -1,11 +1,15 @@
 """The oracle pool teacher: it answers a generation request with a real, unused training row of the requested label.
 
-With it a benchmark measures what a selection strategy could gain on a dataset if the teacher were perfect:
-LLM2LLM's error-targeted requests get the real row most like the example they show (mode "similar", cosine
-similarity of sentence embeddings), a random arm gets a random row of the label (mode "random"). Numbers
-obtained with it are oracle results, an upper bound for the strategy, never a method's own.
+With it a benchmark measures what a targeting policy could gain on a dataset if the teacher were perfect, before
+any LLM is paid. Mode "similar" follows what each request asks for (`RequestTarget.ask`): the unused real row most
+like the example it is about ("similar", cosine similarity of sentence embeddings), the unused row of its label
+farthest from every row of that label the data already holds ("diverse", farthest-first), or the unused row of its
+label nearest the centroid of the label the student confused it with ("boundary"). The baselines: mode "random"
+gives a random unused row of the requested label, mode "prior" a random row of a label drawn from the seed set's
+class distribution (the rows in `exclude`), whatever the request's label. Numbers obtained with it are oracle
+results, an upper bound for the strategy, never a method's own.
 
-    Teacher("pool:trec6:similar")                               # spec: pool:<bundled name | folder>[:similar|:random]
+    Teacher("pool:trec6:similar")                               # spec: pool:<bundled name | folder>[:similar|:random|:prior]
     PoolBackend("/data/banking77", mode="random", exclude=seed)  # never hands out the seed rows
 
 What a request asks for: `TeacherRequest.target` (label, and the example to resemble), which LLM2LLM and the
@@ -29,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +49,7 @@ from llmaug.teachers.base import TeacherRequest, TeacherResponse
 
 log = logging.getLogger(__name__)
 
-MODES = ("similar", "random")
+MODES = ("similar", "random", "prior")
 EXHAUSTED = "error"  # finish reason when a label has no unused row left: no output, like a failed request
 
 Encoder = Callable[[list[str]], np.ndarray]
@@ -64,8 +69,9 @@ class PoolBackend:
     class Options(OptionsModel):
         model_config = ConfigDict(arbitrary_types_allowed=True)
 
-        mode: Literal["similar", "random"] | None = Field(
-            None, description="similar: the unused row most like the example asked about; random: any unused row of the label")
+        mode: Literal["similar", "random", "prior"] | None = Field(
+            None, description="similar: the row each request asks for (like, unlike or near the confused label); random: "
+                              "any unused row of the label; prior: a row of a label drawn from the seed distribution")
         exclude: str | list[Any] = Field(
             default_factory=list, description="rows never to hand out (the seed set): a data file, or (Python) examples or texts")
         encoder: Literal["minilm", "tfidf"] | Callable[[list[str]], Any] = Field(
@@ -97,8 +103,10 @@ class PoolBackend:
                 self._by_label.setdefault(row.label, []).append(index)
         self._index_of_key = {_key(row.text, row.text_pair): i for i, row in enumerate(self.rows)}
         self._used: set[int] = set()
-        for item in _excluded(exclude):
+        excluded = list(_excluded(exclude))
+        for item in excluded:
             self._mark_used(_key(item.text, item.text_pair) if isinstance(item, Example) else item)
+        self._prior = Counter(item.label for item in excluded if isinstance(item, Example) and item.label in self._by_label)
         self._vectors = None  # the pool's embeddings (dense, or sparse for tf-idf), made on first need
         self._encode: Encoder | None = None
 
@@ -111,8 +119,8 @@ class PoolBackend:
 
     async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]:
         wanted = [self._target_of(request) for request in requests]
-        likes = [like for _, like in wanted]
-        queries = self._query_vectors(likes) if self.mode == "similar" else [None] * len(wanted)
+        queries = self._query_vectors([like if self.mode == "similar" and _ask(request) == "similar" else None
+                                       for request, (_, like) in zip(requests, wanted)])
         return [self._answer(request, label, like, query)
                 for request, (label, like), query in zip(requests, wanted, queries, strict=True)]
 
@@ -124,6 +132,8 @@ class PoolBackend:
     def _answer(self, request: TeacherRequest, label: str, like: str | None, query: np.ndarray | None) -> TeacherResponse:
         if like is not None:
             self._mark_used(like)
+        if self.mode == "prior":
+            label = self._prior_label()
         candidates = [i for i in self._by_label.get(label, []) if i not in self._used]
         prompt_tokens = sum(len(message.content.split()) for message in request.messages)
         if not candidates:
@@ -132,15 +142,51 @@ class PoolBackend:
                 log.warning("the pool has no unused row of label %r left; such requests get no output", label)
             return TeacherResponse(text="", finish_reason=EXHAUSTED, prompt_tokens=prompt_tokens,
                                    error=f"the pool has no unused row of label {label!r}")
-        chosen = self._most_similar(candidates, query) if query is not None else self._rng.choice(candidates)
+        chosen = self._choose(request, label, candidates, query)
         self._used.add(chosen)
         self.served += 1
         text = _answer_text(self.rows[chosen])
         return TeacherResponse(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(text.split()))
 
+    def _choose(self, request: TeacherRequest, label: str, candidates: list[int], query) -> int:
+        ask = _ask(request) if self.mode == "similar" else "random"
+        if ask == "similar" and query is not None:
+            return self._most_similar(candidates, query)
+        if ask == "diverse":
+            return self._farthest(candidates, self._held(label))
+        if ask == "boundary" and request.target.confused_with in self._by_label:
+            return self._nearest_to_centroid(candidates, self._held(request.target.confused_with))
+        return self._rng.choice(candidates)
+
+    def _held(self, label: str) -> list[int]:
+        """The rows of `label` the data holds: the seeds and the rows handed out so far."""
+        return [i for i in self._by_label.get(label, []) if i in self._used]
+
     def _most_similar(self, candidates: list[int], query) -> int:
         scores = _similarities(self._vectors[candidates], query)
         return candidates[int(np.argmax(scores))]  # ties: the earliest row, so choices are reproducible
+
+    def _farthest(self, candidates: list[int], held: list[int]) -> int:
+        """Farthest-first: the candidate whose nearest held row is least similar to it."""
+        if not held:
+            return self._rng.choice(candidates)
+        self._ensure_vectors()
+        nearest = _dense(self._vectors[candidates] @ self._vectors[held].T).max(axis=1)
+        return candidates[int(np.argmin(nearest))]
+
+    def _nearest_to_centroid(self, candidates: list[int], held: list[int]) -> int:
+        if not held:
+            return self._rng.choice(candidates)
+        self._ensure_vectors()
+        centroid = np.asarray(self._vectors[held].mean(axis=0)).ravel()
+        scores = _dense(self._vectors[candidates] @ centroid).ravel()
+        return candidates[int(np.argmax(scores))]
+
+    def _prior_label(self) -> str:
+        """A label drawn from the seed set's class distribution (uniform over the pool's labels without seeds)."""
+        labels = sorted(self._prior) or self._labels
+        weights = [self._prior[label] for label in labels] if self._prior else None
+        return self._rng.choices(labels, weights=weights)[0]
 
     def _target_of(self, request: TeacherRequest) -> tuple[str, str | None]:
         """(label, text to resemble) of a request: its `target`, else read from its last user message."""
@@ -262,6 +308,16 @@ def _answer_text(row: Example) -> str:
 def _last_user_message(request: TeacherRequest) -> str:
     users = [message.content for message in request.messages if message.role == "user"]
     return users[-1] if users else ""
+
+
+def _ask(request: TeacherRequest) -> str:
+    return request.target.ask if request.target is not None else "similar"
+
+
+def _dense(matrix) -> np.ndarray:
+    from scipy import sparse
+
+    return np.asarray(matrix.todense() if sparse.issparse(matrix) else matrix)
 
 
 def _tfidf_encoder(texts: list[str]) -> Encoder:

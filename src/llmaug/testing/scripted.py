@@ -70,7 +70,8 @@ def question_responder(request_json: dict) -> str:
 def run_settings(server: FakeOpenAIServer, **overrides) -> dict:
     """A small, fast LLM2LLM run against `server`: TREC-6 at 1% (54 seeds), tfidf student, 3 rounds."""
     return {
-        "dataset": "trec6", "fraction": 0.01, "max_eval": 100, "student": "tfidf", "rounds": 3, "seed": 0,
+        # select: last keeps every round's rows in the final data, which these suites check row by row
+        "dataset": "trec6", "fraction": 0.01, "max_eval": 100, "student": "tfidf", "rounds": 3, "seed": 0, "select": "last",
         "teacher": f"openai-compatible:{server.base_url}@{MODEL}", "teacher_options": dict(FAST_TEACHER_OPTIONS),
         **overrides,
     }
@@ -195,3 +196,11 @@ def _merged(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
         else:
             merged.append((a, b))
     return merged
+
+
+def run_method(*args, **kwargs):
+    """`llmaug.run` keeping the method's last round (`select="last"`): for tests of a method's own algorithm, which
+    the round a run chooses to return would otherwise hide."""
+    from llmaug.runner import run
+
+    return run(*args, **{"select": "last", **kwargs})
