@@ -47,7 +47,7 @@ def run_with(server: FakeOpenAIServer, **options):
     backend = OpenAICompatibleBackend(server.base_url, "fake-model", api_key_env="LLMAUG_NO_KEY", timeout=5, max_retries=1)
     with Teacher(backend) as teacher:
         result = run(LLM2LLM(rounds=1, per_error=5, error_source="train", **options), seed_set(), teacher=teacher,
-                     student=AlwaysWrong, label_check="none")
+                     student=AlwaysWrong, label_check="none", select="last")
     return result, teacher
 
 

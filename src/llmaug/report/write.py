@@ -34,7 +34,7 @@ def _markdown(result, method, teacher_identity: str, plots: dict[str, Path]) -> 
         f"- filters: {', '.join(f'{k}={v}' for k, v in result.quality.items())}",
         f"- seed examples: {sum(e.is_seed for e in result.data)}, synthetic added: {len(result.added)}",
         f"- wall time: {result.seconds:.1f} s",
-        *([f"", f"> stopped: {result.stopped['reason']} ({result.stopped['detail']})"] if getattr(result, "stopped", None) else []),
+        *(["", f"> stopped: {result.stopped['reason']} ({result.stopped['detail']})"] if getattr(result, "stopped", None) else []),
         "",
         "## Rounds",
         "",
