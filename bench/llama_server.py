@@ -137,7 +137,7 @@ def planned_and_real(name: str, settings: dict, out: Path) -> dict:
     return {
         "name": name, "settings": settings, "seconds": round(seconds, 1), "real": real, "bound": bound, "expected": expected,
         "plan_wall_seconds": total["wall_seconds"], "probe": plan.probe,
-        "added": len(result.added), "generating_requests": real["requests"] - usage.get("choice_answers", 0),
+        "added": sum(r.added for r in result.rounds), "generating_requests": real["requests"] - usage.get("choice_answers", 0),
         "rejected": sum(r.rejected for r in result.rounds), "failed": sum(r.failed_requests for r in result.rounds),
         "choice_answers": usage.get("choice_answers", 0), "unusable_choices": usage.get("unusable_choices", 0),
         "relabel": _read_json(out / name / "relabel.json"),
