@@ -22,6 +22,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -213,6 +214,7 @@ def main() -> None:
     parser.add_argument("--serve-only", action="store_true", help="serve until Ctrl-C, for tests marked `server`")
     parser.add_argument("--work", type=Path, default=None, help="folder for the runs (default: a temporary one)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops the server it started too
     with serve(args.port, args.threads) as url:
         if args.serve_only:
             print(f"serving {MODEL} at {url}; LLMAUG_LLAMA_SERVER={url}", flush=True)
