@@ -33,7 +33,7 @@ from llmaug.teachers.usage import Price
 RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\-\[\]]+:\d+)$")
 RAY_ADDRESS_FORMS = "auto, ray://HOST:PORT or HOST:PORT"
 SHORTHANDS = {"rounds": "method_options", "per_error": "method_options", "one_shot": "method_options",
-              "api_key_env": "teacher_options"}
+              "api_key_env": "teacher_options", "batch": "teacher_options"}
 
 
 class RunConfig(BaseModel):
@@ -74,7 +74,9 @@ class RunConfig(BaseModel):
     cache: bool = Field(True, description="read and write the teacher cache")
     max_teacher_calls: int | None = Field(None, ge=0, description="stop cleanly after this many teacher requests")
     max_tokens_budget: int | None = Field(None, ge=0, description="stop cleanly after this many teacher tokens")
+    max_cost: float | None = Field(None, ge=0, description="stop cleanly once the teacher has cost this many US dollars")
     price: Price | None = Field(None, description="US dollars per million prompt/completion tokens, for the cost column")
+    price_file: str | None = Field(None, description="a price table of your own (the shape of llmaug's teachers/prices.yaml)")
     output_format: Literal["jsonl", "csv", "parquet"] = Field("jsonl", description="format of the data files")
     ray: str | None = Field(None, description=(
         "train the k-fold students as Ray tasks on this cluster: auto ($RAY_ADDRESS, else a local Ray), "
@@ -253,7 +255,8 @@ def _set(values: dict[str, Any], key: str, value: Any) -> None:
         values[head] = value
 
 
-_FLAGS = {"output_format": "--format", "cache": "--no-cache", "method_options.one_shot": "--one-shot"}
+_FLAGS = {"output_format": "--format", "cache": "--no-cache", "method_options.one_shot": "--one-shot",
+          "teacher_options.batch": "--batch"}
 
 
 def _flag(key: str) -> str:
