@@ -17,6 +17,7 @@ from llmaug.filters.answers import parse_qa_items
 from llmaug.filters.parsing import parse_items, parse_pair
 from llmaug.filters.quality import Rejected, rejection
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
+from llmaug.teachers.structured import json_items
 
 NO_OUTPUT = ("budget", "error")  # finish reasons of responses that carry no teacher output
 
@@ -38,6 +39,29 @@ def read_items(limit: int) -> Reader:
         return [{"text": item} for item in items] or "unparseable"
 
     return read
+
+
+def read_json_items(limit: int) -> Reader:
+    """Up to `limit` distinct examples of a JSON answer (`{"examples": [...]}` or a bare array; each a string, or
+    an object with text / text_pair / answer); an answer that is not JSON is read as a list (`read_items`)."""
+
+    def read(response: TeacherResponse) -> list[Fields] | str:
+        items = json_items(response.text)
+        if items is None:
+            return read_items(limit)(response)
+        fields = [_item_fields(item) for item in items]
+        distinct = {f["text"] + "\x00" + f.get("text_pair", ""): f for f in fields if f is not None and f["text"]}
+        return list(distinct.values())[:limit] or "no usable item in the JSON answer"
+
+    return read
+
+
+def _item_fields(item: object) -> Fields | None:
+    if isinstance(item, str):
+        return {"text": item.strip()}
+    if isinstance(item, dict) and isinstance(item.get("text"), str):
+        return {key: str(item[key]).strip() for key in ("text", "text_pair", "answer") if item.get(key) is not None}
+    return None
 
 
 def read_pair(response: TeacherResponse) -> list[Fields] | str:
@@ -67,6 +91,7 @@ class Ask:
     read: Reader = read_first_item
     keep_first: str | None = None  # a real first text: the answer is the second text of a pair on it
     instructions: str | None = None  # what the echo check compares with (default: the prompt less its quotes)
+    count: int = 1  # examples the request asks for (several: each gets its own item_index)
 
     def echo_reference(self) -> str:
         """The prompt without the texts it quotes: an output that repeats this parrots the instructions."""

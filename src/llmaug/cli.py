@@ -77,6 +77,7 @@ def run(
     match_budget: Annotated[Optional[Path], Opt(help="paraphrase/zerogen: as many teacher calls as this finished run.")] = None,
     label_check: Annotated[Optional[str], Opt(help=f"auto | none | centroid: embedding label check of new examples.{_default('label_check')}")] = None,
     select: Annotated[Optional[str], Opt(help=f"best-cv | last: the round the run returns, chosen on held-out seed rows, never the eval set.{_default('select')}")] = None,
+    select_margin: Annotated[Optional[float], Opt(help=f"best-cv keeps a later round only if it beats round 0 by this many standard errors.{_default('select_margin')}")] = None,
     patience: Annotated[Optional[int], Opt(help="Stop after this many rounds without held-out improvement.")] = None,
     cv_folds: Annotated[Optional[int], Opt(help=f"k of the held-out students that judge the seed rows.{_default('cv_folds')}")] = None,
     profile: Annotated[Optional[str], Opt(help=f"default | paper: paper restores LLM2LLM's published rules.{_default('profile')}")] = None,
@@ -85,6 +86,10 @@ def run(
     no_cache: Annotated[bool, Opt("--no-cache", help="Do not read or write the teacher cache.")] = False,
     max_teacher_calls: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher requests.")] = None,
     max_tokens_budget: Annotated[Optional[int], Opt(help="Stop cleanly after this many teacher tokens.")] = None,
+    max_cost: Annotated[Optional[float], Opt(help="Stop cleanly once the teacher has cost this many US dollars.")] = None,
+    batch: Annotated[Optional[bool], Opt("--batch", help="Send each round's requests through the Batch API (openai, compatible servers with /files and /batches): ~50% cheaper, answers within 24 h.")] = None,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Print the plan (requests, tokens, cost per round) and exit; no call is made.")] = False,
+    probe: Annotated[int, Opt(help="With --dry-run: make this many real teacher calls (and train the student once) for expected values.", min=0)] = 0,
     output_format: Annotated[Optional[str], Opt("--format", help=f"jsonl | csv | parquet for data files.{_default('output_format')}")] = None,
     device: Annotated[Optional[str], Opt(help=f"auto | cpu | cuda | cuda:N: where every torch component runs.{_default('device')}")] = None,
     text_col: Annotated[Optional[str], Opt(help="Text column of --train/--eval.")] = None,
@@ -102,9 +107,11 @@ def run(
         method=method, dataset=dataset, train=_str(train), eval=_str(eval), fraction=fraction, per_class=per_class,
         max_eval=max_eval, teacher=teacher, student=student, seed=seed, out=_str(out),
         cache=False if no_cache else None, max_teacher_calls=max_teacher_calls, max_tokens_budget=max_tokens_budget,
+        max_cost=max_cost, batch=batch,
         output_format=output_format, text_col=text_col, label_col=label_col, pair_col=pair_col,
         match_budget=_str(match_budget), label_check=label_check, rounds=rounds, per_error=per_error, one_shot=one_shot,
-        select=select, patience=patience, cv_folds=cv_folds, profile=profile, device=device, fold_student=fold_student,
+        select=select, select_margin=select_margin, patience=patience, cv_folds=cv_folds, profile=profile,
+        device=device, fold_student=fold_student,
         ray=ray,
     )
     flags: dict[str, str] = {}
@@ -118,10 +125,27 @@ def run(
     if print_config:
         print(config_yaml(resolved), end="")
         return
+    if dry_run or probe:
+        from llmaug.plan import make_plan, plan_table
+
+        table, notes = plan_table(make_plan(resolved, probe=probe))
+        console.print(table)
+        for note in notes:
+            console.print(f"- {escape(note)}", highlight=False, soft_wrap=True)
+        return
     started = time.perf_counter()
     result = start_run(resolved, console=err_console, resuming=resume is not None)
     _print_rounds(result)
     _print_summary(result, time.perf_counter() - started)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def plan(ctx: typer.Context) -> None:
+    """What a run would ask of its teacher, before anything is spent: requests, prompt and completion tokens and
+    cost per round, exact or an upper bound. Takes every option of `llmaug run` (it is `llmaug run --dry-run`);
+    --probe N adds expected values from N real calls."""
+    command = typer.main.get_command(app).get_command(ctx, "run")
+    command.main(args=[*ctx.args, "--dry-run"], prog_name="llmaug plan", standalone_mode=False)
 
 
 def _key_values(pairs: list[str] | None, flag: str) -> list[tuple[str, Any]]:
@@ -166,6 +190,11 @@ def _print_summary(result, seconds: float) -> None:
     console.print(
         f"total {minutes} min {rest} s · teacher: {usage['calls']} calls, {usage['cached']} from the cache · tokens "
         f"{usage['prompt_tokens']} prompt / {usage['completion_tokens']} completion · cost {cost}", highlight=False)
+    if usage.get("choice_answers"):
+        console.print(f"label answers: {usage['unusable_choices']} of {usage['choice_answers']} unusable "
+                      f"({usage['unusable_choices'] / usage['choice_answers']:.0%})", highlight=False)
+    if result.stopped:
+        console.print(f"[yellow]stopped: {result.stopped['reason']} ({escape(result.stopped['detail'])})[/yellow]", highlight=False)
     if result.out is not None:
         out = result.out
         console.print(f"report: {out / 'report.html'}  data: {out / 'data.jsonl'}  student: {out / 'student'}", highlight=False)
@@ -271,12 +300,15 @@ def teachers(
 
     started = time.perf_counter()
     with Teacher(check) as teacher:
+        server = teacher.check()  # the URL and the model, before a completion is asked for
         request = TeacherRequest.chat([{"role": "user", "content": "Write one short question about geography."}],
                                       params=GenerationParams(max_tokens=32, temperature=0.0))
         response = teacher.generate([request])[0]
     if response.finish_reason == "error":
-        raise TeacherError("the teacher answered with an error after retries", check)
-    console.print(f"[green]ok[/green] {teacher.identity} answered in {time.perf_counter() - started:.1f} s: {response.text.strip()[:200]!r}", soft_wrap=True)
+        raise TeacherError(f"the teacher answered with an error after retries: {response.error}", check)
+    kind = f" ({server} server)" if server else ""
+    console.print(f"[green]ok[/green] {teacher.identity}{kind} answered in {time.perf_counter() - started:.1f} s: "
+                  f"{response.text.strip()[:200]!r}", soft_wrap=True)
 
 
 @app.command()

@@ -34,7 +34,7 @@ from llmaug.teachers.usage import Price
 RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\-\[\]]+:\d+)$")
 RAY_ADDRESS_FORMS = "auto, ray://HOST:PORT or HOST:PORT"
 SHORTHANDS = {"rounds": "method_options", "per_error": "method_options", "one_shot": "method_options",
-              "api_key_env": "teacher_options"}
+              "api_key_env": "teacher_options", "batch": "teacher_options"}
 
 
 class RunConfig(BaseModel):
@@ -60,6 +60,8 @@ class RunConfig(BaseModel):
     student_options: dict[str, Any] = Field(default_factory=dict, description="the student's options")
     select: Literal["best-cv", "last"] = Field(
         "best-cv", description="the round a run returns: best held-out seed score (never the eval set), or the last (paper)")
+    select_margin: float = Field(
+        2.0, ge=0, description="best-cv keeps a later round only if it beats round 0 by this many standard errors")
     patience: int | None = Field(None, ge=1, description="stop after this many rounds without held-out improvement")
     cv_folds: int = Field(5, ge=2, le=50, description="k of the held-out students that judge the seed rows")
     fold_student: str | None = Field(
@@ -78,7 +80,9 @@ class RunConfig(BaseModel):
     cache: bool = Field(True, description="read and write the teacher cache")
     max_teacher_calls: int | None = Field(None, ge=0, description="stop cleanly after this many teacher requests")
     max_tokens_budget: int | None = Field(None, ge=0, description="stop cleanly after this many teacher tokens")
+    max_cost: float | None = Field(None, ge=0, description="stop cleanly once the teacher has cost this many US dollars")
     price: Price | None = Field(None, description="US dollars per million prompt/completion tokens, for the cost column")
+    price_file: str | None = Field(None, description="a price table of your own (the shape of llmaug's teachers/prices.yaml)")
     output_format: Literal["jsonl", "csv", "parquet"] = Field("jsonl", description="format of the data files")
     device: DEVICE = Field("auto", description="where torch runs, for every component that has a device option "
                                                "unless its own options say otherwise: auto, cpu, cuda or cuda:N")
@@ -283,7 +287,8 @@ def _set(values: dict[str, Any], key: str, value: Any) -> None:
         values[head] = value
 
 
-_FLAGS = {"output_format": "--format", "cache": "--no-cache", "method_options.one_shot": "--one-shot"}
+_FLAGS = {"output_format": "--format", "cache": "--no-cache", "method_options.one_shot": "--one-shot",
+          "teacher_options.batch": "--batch"}
 
 
 def _flag(key: str) -> str:

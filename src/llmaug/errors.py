@@ -31,6 +31,10 @@ class TeacherError(UserError):
     """The teacher cannot be reached, rejects the key, or the spec names no known backend."""
 
 
+class TeacherFailures(TeacherError):
+    """More than half of a round's requests failed: the run stops, its directory kept for `--resume`."""
+
+
 class StudentError(UserError):
     """The student spec or a saved student directory is not usable."""
 

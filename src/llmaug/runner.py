@@ -38,8 +38,9 @@ from llmaug.candidates import Ask, candidates
 from llmaug.config import RunConfig, config_yaml
 from llmaug.data.example import Example, label_set
 from llmaug.data.io import save_examples
+from llmaug.errors import TeacherFailures
 from llmaug.evaluation import BASELINE, Evaluation, Evaluator, FitRunner, fit_sequentially
-from llmaug.evaluation.selection import Selection, choose_round, stalled
+from llmaug.evaluation.selection import MARGIN, Selection, choose_round, stalled
 from llmaug.evaluation.verdict import Verdict, accuracy_interval, compare
 from llmaug.decisions import apply_decisions, load_decisions
 from llmaug.filters.quality import QualityFilter, Rejected, rejection
@@ -49,6 +50,7 @@ from llmaug.students.base import Student
 from llmaug.students.metrics import Metrics
 from llmaug.teachers.base import TeacherRequest, TeacherResponse
 from llmaug.teachers.teacher import BUDGET_FINISH, Teacher
+from llmaug.teachers.usage import BUDGET_STOP
 
 
 REVIEWED_OUT = "rejected in review"
@@ -76,6 +78,7 @@ class RoundRecord:
     test_accuracy_ci95: list[float] | None = None
     unjudged_seeds: int = 0  # seed rows no held-out student could judge
     held_out_note: str = ""  # how the seeds were judged, when not by plain k-fold
+    stopped: str | None = None  # "teacher budget reached" in the round where the budget stopped the run
 
 
 @dataclass
@@ -94,6 +97,7 @@ class RunResult:
     selection: Selection | None = None
     verdict: Verdict | None = None
     baseline: RoundRecord | None = None  # the student on the seed set alone, when no round of the method was that
+    stopped: dict | None = None  # {"reason": "teacher budget reached", "detail": "N of M requests ..."}
 
     @property
     def added(self) -> list[Example]:
@@ -123,6 +127,7 @@ class RunContext:
         self.rounds: list[RoundRecord] = []
         self.decisions = load_decisions(rundir.path) if rundir is not None else []
         self._round_usage: Counter[str] = Counter()
+        self._first_failure: str | None = None
 
     @property
     def teacher_identity(self) -> str:
@@ -152,7 +157,19 @@ class RunContext:
             self._round_usage["failed"] += response.finish_reason == "error"
             self._round_usage["prompt_tokens"] += response.prompt_tokens
             self._round_usage["completion_tokens"] += response.completion_tokens
+            if response.finish_reason == "error" and self._first_failure is None:
+                self._first_failure = response.error or "no output and no reason given"
+        self._stop_if_failing()
         return responses
+
+    def _stop_if_failing(self) -> None:
+        """More than half of this round's requests failed (not rejected: failed): stop, keeping what is written."""
+        failed, requests = self._round_usage["failed"], self._round_usage["requests"]
+        if failed * 2 > requests:
+            where = f" `llmaug run --resume {self.rundir.path}`" if self.rundir is not None else ""
+            raise TeacherFailures(f"{failed} of {requests} teacher requests failed in round {len(self.rounds)} "
+                                  f"(first: {self._first_failure}); fix the cause, then continue with{where or ' a rerun'}",
+                                  self.teacher.spec)
 
     def generate_examples(self, asks: list[Ask], round: int, existing: list[Example], stage: str) -> tuple[list[Example], list[Rejected]]:
         responses = self.generate([ask.request for ask in asks], stage)
@@ -186,7 +203,7 @@ class RunContext:
 
     def end_round(self, round: int, data, added, rejected, evaluation) -> None:
         evaluation = evaluation or self.evaluator.last
-        usage, self._round_usage = self._round_usage, Counter()
+        usage, self._round_usage, self._first_failure = self._round_usage, Counter(), None
         record = self.record(round, data, added, rejected, evaluation, usage)
         self.rounds.append(record)
         self.console.print(_round_line(record))
@@ -212,6 +229,7 @@ class RunContext:
             cv_accuracy_ci95=accuracy_interval(judged, seed=self.seed) if judged else None,
             test_accuracy_ci95=accuracy_interval(evaluation.test_correct, seed=self.seed) if evaluation.test_correct else None,
             unjudged_seeds=len(held_out.unjudged) if held_out else 0, held_out_note=held_out.note if held_out else "",
+            stopped=BUDGET_STOP if usage["skipped"] and not any(r.stopped for r in self.rounds) else None,
         )
 
     def save_json(self, name: str, payload) -> None:
@@ -242,6 +260,7 @@ def run(
     quality: QualityFilter | None = None,
     label_check: str = "auto",
     select: str = "best-cv",
+    select_margin: float = MARGIN,
     patience: int | None = None,
     folds: int = 5,
     fit_runner: FitRunner = fit_sequentially,
@@ -290,7 +309,7 @@ def run(
             last = evaluator.last
             if last is None or last.train_size != len(data):
                 ctx.end_round(len(ctx.rounds), data, [], [], ctx.train_and_evaluate(data, len(ctx.rounds), seed))
-            result = _result(ctx, seed, select, started)
+            result = _result(ctx, seed, select, select_margin, started)
             if rundir is not None:
                 _write_outputs(rundir, result, method, teacher, output_format)
             return result
@@ -299,7 +318,7 @@ def run(
             teacher.close()
 
 
-def _result(ctx: RunContext, seed: list[Example], select: str, started: float) -> RunResult:
+def _result(ctx: RunContext, seed: list[Example], select: str, margin: float, started: float) -> RunResult:
     """The run's outcome: the round chosen without the test set, its data and student, and the verdict."""
     evaluator = ctx.evaluator
     rounds = [evaluator.history[r] for r in sorted(evaluator.history) if r >= 0]
@@ -310,7 +329,7 @@ def _result(ctx: RunContext, seed: list[Example], select: str, started: float) -
         ctx.round_data[BASELINE] = seed
         baseline_record = ctx.record(BASELINE, seed, [], [], baseline, Counter())
     candidates = ([baseline] if baseline is not None else []) + rounds
-    selection = choose_round(candidates, select)
+    selection = choose_round(candidates, select, margin)
     chosen = evaluator.history[selection.chosen_round]
     first = candidates[0]
     data = ctx.round_data[selection.chosen_round]
@@ -319,7 +338,7 @@ def _result(ctx: RunContext, seed: list[Example], select: str, started: float) -
         test=chosen.test, seconds=time.perf_counter() - started, quality=ctx.quality.model_dump(),
         usage=ctx.teacher.usage.model_dump(), selection=selection,
         verdict=judge_augmentation(first, chosen, evaluator.test, seed, ctx.seed),
-        baseline=baseline_record,
+        baseline=baseline_record, stopped=ctx.teacher.budget.stop(ctx.teacher.usage),
     )
 
 
@@ -430,6 +449,7 @@ def _write_outputs(rundir: RunDirectory, result: RunResult, method: Method, teac
         "verdict": result.verdict.to_json() if result.verdict else None,
         "final_size": len(result.data), "added": len(result.added),
         "test": result.test.model_dump() if result.test else None, "seconds": round(result.seconds, 1),
+        "stopped": result.stopped,
     })
 
 
@@ -439,9 +459,10 @@ def _reason_kind(reason: str) -> str:
 
 def _round_line(record: RoundRecord) -> str:
     test = f"{record.test_accuracy:.3f}" if record.test_accuracy is not None else "-"
+    stopped = f" (stopped: {record.stopped}, {record.skipped_requests} requests not sent)" if record.stopped else ""
     return (
         f"round {record.round}: train {record.train_size}, seed errors {record.pool_errors}, "
-        f"added {record.added} (rejected {record.rejected}), test accuracy {test}"
+        f"added {record.added} (rejected {record.rejected}), test accuracy {test}{stopped}"
     )
 
 

@@ -24,12 +24,14 @@ from llmaug.data import (
 from llmaug.data.example import Example, label_set
 from llmaug.data.sampling import sample_n
 from llmaug.device import check_device
-from llmaug.errors import ConfigError, UserError
+from llmaug.errors import ConfigError, TeacherFailures, UserError
 from llmaug.evaluation import FitRunner, fit_sequentially
 from llmaug.methods import Method, TaskInfo
 from llmaug.rundir import claim_run_dir, is_run_dir
 from llmaug.runner import RunResult, StudentSpec, run
-from llmaug.teachers import Budget, ResponseCache, Teacher
+from llmaug.teachers import Budget, Price, ResponseCache, Teacher
+from llmaug.teachers.prices import LOCAL_KINDS, Pricing, pricing
+from llmaug.teachers.spec import parse_spec
 
 CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # safe to print back: API keys do not look like this
 WHERE_SETTINGS = ("out", "ray")  # where a run lives and runs, never what it computes: a resume may change them
@@ -65,13 +67,14 @@ def start_run(config: RunConfig, console: Console, resuming: bool = False) -> Ru
         try:
             return run(
                 method, seed, teacher=teacher, student=configured_student(config), eval=test, out=out,
-                task=task, random_seed=config.seed, label_check=config.label_check, select=config.select,
+                task=task, random_seed=config.seed, label_check=config.label_check, select=config.select, select_margin=config.select_margin,
                 patience=config.patience, folds=config.cv_folds, config=config, output_format=config.output_format,
                 console=console, fit_runner=fit_runner, fold_student=configured_student(config, fold=True),
             )
-        except UserError:
+        except UserError as err:
             teacher.close()
-            _remove_unused_run_dir(out, created)
+            if not isinstance(err, TeacherFailures):  # that run stopped part-way: --resume continues it
+                _remove_unused_run_dir(out, created)
             raise
         finally:
             teacher.close()
@@ -96,11 +99,12 @@ def build_method(config: RunConfig) -> Method:
     return registry.METHODS[config.method].load()(**options)
 
 
-def build_teacher(config: RunConfig, out: Path, backend_options: dict[str, Any] | None = None) -> Teacher:
+def build_teacher(config: RunConfig, out: Path | None, backend_options: dict[str, Any] | None = None) -> Teacher:
+    """The run's teacher; without `out`, one without a cache (the plan's probe)."""
     return Teacher(
-        config.teacher, cache=out / "cache.sqlite" if config.cache else None,
-        budget=Budget(max_calls=config.max_teacher_calls, max_tokens=config.max_tokens_budget), price=config.price,
-        **(backend_options if backend_options is not None else _teacher_options(config)),
+        config.teacher, cache=out / "cache.sqlite" if config.cache and out is not None else None,
+        budget=Budget(max_calls=config.max_teacher_calls, max_tokens=config.max_tokens_budget, max_cost=config.max_cost),
+        price=run_price(config), **(backend_options if backend_options is not None else _teacher_options(config)),
     )
 
 
@@ -114,6 +118,22 @@ def build_fit_runner(config: RunConfig) -> FitRunner:
 
     connect(config.ray)
     return RayFitRunner(config.ray)
+
+
+def teacher_pricing(config: RunConfig) -> Pricing:
+    """What the teacher's tokens cost: the config's price, a price file's, or the shipped table's (at the Batch
+    API's discount with `batch`); local teachers cost nothing."""
+    spec = parse_spec(config.teacher)
+    return pricing(spec.kind, spec.model, config.price, config.price_file, bool(config.teacher_options.get("batch")))
+
+
+def run_price(config: RunConfig) -> Price | None:
+    """The price a run's usage is costed at (None: no cost column). `max_cost` needs one."""
+    found = teacher_pricing(config)
+    price = found.price if config.price is not None or parse_spec(config.teacher).kind not in LOCAL_KINDS else None
+    if config.max_cost is not None and price is None and parse_spec(config.teacher).kind not in LOCAL_KINDS:
+        raise ConfigError(f"needs a price for the teacher's tokens: {found.source}", "--max-cost")
+    return price
 
 
 def configured_student(config: RunConfig, fold: bool = False) -> StudentSpec:

@@ -25,7 +25,7 @@ def test_teachers_check_calls_a_real_server(capsys, run_cli):
     from llmaug.testing.fake_openai import FakeOpenAIServer
 
     with FakeOpenAIServer(responder=lambda body: "Where is Lyon?") as server:
-        assert run_cli(["teachers", "--check", f"openai-compatible:{server.base_url}@m"]) == 0
+        assert run_cli(["teachers", "--check", f"openai-compatible:{server.base_url}@fake-model"]) == 0
         assert server.requests == 1
     assert "Where is Lyon?" in capsys.readouterr().out
 

@@ -25,12 +25,14 @@ def test_a_round_that_clearly_beats_the_first_is_kept():
     better = [p + 0.1 for p in BASE]
     selection = choose_round([evaluation(0, BASE), evaluation(1, better), evaluation(2, BASE)])
     assert selection.chosen_round == 1 and "round 1 has the best held-out seed score" in selection.reason
-    scores = round_scores([evaluation(0, BASE), evaluation(1, better)])
-    assert scores[1].gain == 0.1 or abs(scores[1].gain - 0.1) < 1e-9
+    margins = round_scores([evaluation(0, BASE), evaluation(1, better)])  # margin = 2p - 1 here: twice the gain
+    assert abs(margins[1].gain - 0.2) < 1e-9 and margins[1].gain_se < 1e-9
+    probabilities = round_scores([evaluation(0, BASE), evaluation(1, better)], metric="gold-prob")
+    assert abs(probabilities[1].gain - 0.1) < 1e-9
 
 
-def test_a_gain_within_one_standard_error_keeps_the_student_without_augmentation():
-    noisy = [p + d for p, d in zip(BASE, [0.3, -0.25, 0.2, -0.2, 0.25, -0.2, 0.1, -0.1])]  # mean +0.0125, SE ~0.08
+def test_a_gain_within_the_margin_keeps_the_student_without_augmentation():
+    noisy = [p + d for p, d in zip(BASE, [0.3, -0.25, 0.2, -0.2, 0.25, -0.2, 0.1, -0.1])]  # margins: mean +0.025, SE ~0.16
     selection = choose_round([evaluation(0, BASE), evaluation(1, noisy)])
     assert selection.chosen_round == 0 and "do no harm" in selection.reason
 
@@ -63,3 +65,10 @@ def test_patience_stops_after_that_many_rounds_without_improvement():
     assert not stalled(rounds[:3], 2)  # rounds 1-2 beat round 0
     assert stalled(rounds, 2)  # rounds 2-3 did not beat round 1
     assert not stalled(rounds, None)
+
+
+def test_the_margin_in_standard_errors_decides_how_sure_a_later_round_must_be():
+    steady = [p + d for p, d in zip(BASE, [0.06, 0.02, 0.05, 0.01, 0.06, 0.02, 0.05, 0.01])]  # gain 0.07 ± 0.015 (margin)
+    rounds = [evaluation(0, BASE), evaluation(1, steady)]
+    assert choose_round(rounds, margin=2.0).chosen_round == 1  # +0.07 is more than 2 SE
+    assert choose_round(rounds, margin=5.0).chosen_round == 0  # but not 5

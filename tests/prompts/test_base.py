@@ -21,6 +21,7 @@ PINNED = {
     "zerogen-pair@1": "69b7e6340371f0a5",
     "zerogen-on-premise@1": "73cab116433b079c",
     "llm2llm-classification@2": "10e1fe9f37abc014",
+    "llm2llm-classification-many@1": "908695b334b4e6c3",
     "llm2llm-pair@1": "1a3f25293f9b08eb",
     "llm2llm-qa@1": "51d76f83600eba7a",
     "llm2llm-diverse@1": "862855fccef05a40",

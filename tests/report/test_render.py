@@ -72,8 +72,9 @@ def test_cost_is_n_a_when_no_price_was_given_and_dollars_when_one_was(tmp_path):
 def test_a_run_stopped_by_its_teacher_budget_says_so(tmp_path):
     markdown, html = finished(tmp_path / "run", config={"method": "paraphrase", "max_teacher_calls": 3},
                               budget=Budget(max_calls=3))
-    assert "> stopped: teacher budget reached (3 of 3 requests)" in markdown
-    assert '<p class="note">stopped: teacher budget reached (3 of 3 requests)</p>' in html
+    stopped = "stopped: teacher budget reached (3 of 8 requests (max_teacher_calls 3))"
+    assert f"> {stopped}" in markdown
+    assert f'<p class="note">{stopped}</p>' in html
 
 
 def test_the_html_has_code_spans_and_lists_and_no_markdown_syntax_left(tmp_path):

@@ -21,6 +21,11 @@ targets carry round k in their provenance and are listed in `rounds/<k>/added.js
 train on them. Which round's student the run returns is the runner's choice (`select`), not the method's.
 
 The one-shot ablation trains once, then spends the same number of examples on the round-0 targets at once.
+
+`per_request: k` asks for up to k new examples like a target in one request, as a JSON array under a schema
+(a strong teacher then reads the prompt once for k examples); each example keeps its own provenance (the same
+parent, its `item_index`). It applies to `ask: similar` for single-text classification; other asks, pairs and QA
+stay one per request, as does the default (1) that suits the weak embedded teacher.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from llmaug.candidates import Ask, read_first_item, read_pair, read_qa
+from llmaug.candidates import Ask, read_first_item, read_json_items, read_pair, read_qa
 from llmaug.data.example import Example
 from llmaug.evaluation import Evaluation
 from llmaug.filters.quality import Rejected
 from llmaug.methods.base import Context, Method, shares
 from llmaug.prompts import llm2llm as prompts
 from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest, TeacherResponse
+from llmaug.teachers.structured import examples_schema
 
 QA_STOP = ("2. Question",)
 
@@ -47,6 +53,8 @@ class LLM2LLM(Method):
 
     rounds: int = Field(3, ge=0, le=100, description="augmentation rounds (the paper's 10 steps are 9 rounds)")
     per_error: int = Field(1, ge=1, le=100, description="new examples per target per round")
+    per_request: int = Field(
+        1, ge=1, le=50, description="examples asked for in one request, as a JSON array (ask: similar, classification; 1: one per request)")
     target: Literal["errors", "uncertain", "all"] = Field(
         "errors", description="which seeds to target: the wrong ones (paper), the least certain held out (as many "
                               "as are wrong, at least one), or all")
@@ -112,10 +120,10 @@ class LLM2LLM(Method):
         rejected: list[Rejected] = []
         needed = dict(enumerate(per_error))
         for attempt in range(self.max_attempts):
-            jobs = [(i, j) for i, count in needed.items() for j in range(count)]
+            jobs = [(i, j, n) for i, count in needed.items() for j, n in enumerate(self._split(wrong[i].example, count))]
             if not jobs or ctx.out_of_budget:
                 break
-            asks = [self._ask(wrong[i], data + accepted, ctx, round_, attempt, j, max(per_error)) for i, j in jobs]
+            asks = [self._ask(wrong[i], data + accepted, ctx, round_, attempt, j, max(per_error), n) for i, j, n in jobs]
             kept, dropped = ctx.generate_examples(asks, round_, data + accepted, stage=f"round {round_}: generating")
             accepted += kept
             rejected += dropped
@@ -125,17 +133,24 @@ class LLM2LLM(Method):
             needed = {i: n for i, n in needed.items() if n > 0}
         return accepted, rejected
 
-    def _ask(self, case: Target, data: list[Example], ctx: Context, round_: int, attempt: int, j: int, width: int) -> Ask:
+    def _split(self, example: Example, count: int) -> list[int]:
+        """How many examples each request for `count` new examples like `example` asks for."""
+        size = self.per_request if _is_single_text(example) and self.ask == "similar" else 1
+        return [min(size, count - start) for start in range(0, count, size)]
+
+    def _ask(self, case: Target, data: list[Example], ctx: Context, round_: int, attempt: int, j: int, width: int,
+             count: int = 1) -> Ask:
         example = case.example
         ask = self.ask if _is_single_text(example) else "similar"
-        template = _template(example, ask)
+        template = prompts.CLASSIFICATION_MANY if count > 1 else _template(example, ask)
         index = (round_ * self.max_attempts + attempt) * width + j  # distinct per round, attempt and sample
-        values = {**self._prompt_values(case, ctx), "examples": self._shown(example, data, index, ctx)}
+        values = {**self._prompt_values(case, ctx), "examples": self._shown(example, data, index, ctx), "count": count}
         target = RequestTarget(label=example.label, like=example.text, like_pair=example.text_pair, ask=ask,
                                confused_with=case.rival)
-        request = TeacherRequest(messages=tuple(template.render(**values)), params=self._params(example),
-                                 sample_index=index, target=target)
-        return Ask(request, example.label, parents=(example,), prompt=template.ref, read=_reader(example))
+        request = TeacherRequest(messages=tuple(template.render(**values)), params=self._params(example, count),
+                                 sample_index=index, target=target, json_schema=examples_schema(count) if count > 1 else None)
+        read = read_json_items(count) if count > 1 else _reader(example)
+        return Ask(request, example.label, parents=(example,), prompt=template.ref, read=read, count=count)
 
     def _shown(self, example: Example, data: list[Example], index: int, ctx: Context) -> list[str]:
         """The examples of the seed's label a diverse prompt shows: the seed, then others from the data."""
@@ -145,10 +160,10 @@ class LLM2LLM(Method):
         picked = random.Random(f"{ctx.seed}:{example.id}:{index}").sample(others, min(self.shown - 1, len(others)))
         return [example.text, *picked]
 
-    def _params(self, example: Example) -> GenerationParams:
+    def _params(self, example: Example, count: int = 1) -> GenerationParams:
         if _is_qa(example):  # one problem is asked for: stop where a second one would start
             return GenerationParams(temperature=self.temperature, max_tokens=self.qa_max_tokens, stop=QA_STOP)
-        return GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens)
+        return GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens * count + 8 * (count > 1))
 
     def _prompt_values(self, case: Target, ctx: Context) -> dict:
         example = case.example

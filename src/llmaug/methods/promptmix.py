@@ -12,8 +12,9 @@ teacher.
     filter: parse, label in the label set, length, echo, exact and near duplicates; then keep one text per
         prompt, at random among those that passed
     relabel (A2; off: A1): the teacher, at temperature 0, picks each kept text's label among its `nearest` classes
-        by MiniLM similarity to the class vectors (mean of the class's seeds and of its name); changed rows get
-        origin "relabelled"; relabel.json counts the changes and lists them
+        by MiniLM similarity to the class vectors (mean of the class's seeds and of its name), as a choice that
+        servers which can constrain their output are held to (`teachers.structured`); changed rows get origin
+        "relabelled"; relabel.json counts the changes, the unusable answers, and lists the changes
     train the student from scratch on the seeds + the generated (A1) or relabelled (A2) examples
 
 Prompts always show the original seeds (the official `feedback=False`), so no cycle depends on another and the
@@ -35,12 +36,13 @@ from llmaug.data.example import Example, Provenance
 from llmaug.data.io import example_rows
 from llmaug.device import DEVICE
 from llmaug.errors import UserError
-from llmaug.filters.parsing import extract_label, parse_items
+from llmaug.filters.parsing import parse_items
 from llmaug.filters.quality import Rejected, rejection
 from llmaug.filters.similarity import ClassVectors
 from llmaug.methods.base import Context, Method, read_descriptions
 from llmaug.prompts import promptmix as prompts
 from llmaug.teachers.base import GenerationParams, RequestTarget, TeacherRequest, TeacherResponse
+from llmaug.teachers.structured import chosen
 
 _MIX_NOTE = re.compile(r"\s*\(\s*\d{1,3}\s*%[^()]*\)")  # "(85% balance, 15% card)" after an utterance
 _GREEDY = GenerationParams(temperature=0.0, max_tokens=24)
@@ -131,7 +133,7 @@ class PromptMix(Method):
         responses = ctx.generate(requests, stage="promptmix: relabelling")
         result, changes, unusable = [], [], 0
         for example, request, response in zip(generated, requests, responses, strict=True):
-            label = _chosen(response, list(request.choices))
+            label = chosen(response, request.choices)
             unusable += label is None
             if label is None or label == example.label:
                 result.append(example)
@@ -142,8 +144,9 @@ class PromptMix(Method):
             result.append(changed)
             changes.append({"id": changed.id, "from": example.label, "to": label, "choices": list(request.choices),
                             "generated": example_rows([example])[0]})
-        ctx.save_json("relabel.json", {"relabelled": len(generated), "changed": len(changes),
-                                       "unusable_answers": unusable, "changes": changes})
+        ctx.save_json("relabel.json", {"relabelled": len(generated), "changed": len(changes), "unusable_answers": unusable,
+                                       "unusable_rate": round(unusable / len(generated), 4) if generated else 0.0,
+                                       "changes": changes})
         return result
 
     def _mix_job(self, label, group, seed, descriptions, rng: random.Random, params, index: int, ctx: Context) -> _MixJob:
@@ -211,10 +214,3 @@ def _instruction(request: TeacherRequest) -> str:
     """The line of a mix prompt that asks for the texts (the rest quotes seeds and descriptions)."""
     return next(line for line in request.messages[-1].content.splitlines() if line.startswith("Generate"))
 
-
-def _chosen(response: TeacherResponse, options: list[str]) -> str | None:
-    """The class the teacher picked: its choice, or the one option its free text names; None when unusable."""
-    if response.finish_reason in NO_OUTPUT:
-        return None
-    answer = response.text.strip()
-    return answer if answer in options else extract_label(answer, options)

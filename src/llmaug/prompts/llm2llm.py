@@ -12,6 +12,15 @@ CLASSIFICATION = PromptTemplate(
 {% endif %}Write {{ count }} new, different {{ unit }} that also {% if description %}{{ description }}{% else %}belongs to the category "{{ label }}"{% endif %}. Reply with only the {{ unit }}.""",
 )
 
+# `per_request` > 1: several new texts in one answer, as the JSON object the request's schema describes.
+CLASSIFICATION_MANY = PromptTemplate(
+    name="llm2llm-classification-many",
+    version=1,
+    user="""Here is a {{ unit }} that {% if description %}{{ description }}{% else %}belongs to the category "{{ label }}"{% endif %}: "{{ text }}"
+{% if wrong_prediction is not none %}A student model got it wrong: it labelled it "{{ wrong_prediction }}" instead of "{{ label }}".
+{% endif %}Write {{ count }} new {{ unit }}s, each different from it and from one another, that also {% if description %}{{ description }}{% else %}belong to the category "{{ label }}"{% endif %}. Reply with only a JSON object: {"examples": [the {{ count }} {{ unit }}s, as strings]}.""",
+)
+
 # `ask: diverse`: unlike what the data already holds for the label.
 DIVERSE = PromptTemplate(
     name="llm2llm-diverse",

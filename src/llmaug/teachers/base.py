@@ -52,8 +52,12 @@ class TeacherRequest(BaseModel):
     """One generation. `sample_index` tells repeated samples of one prompt apart (and keys them in the cache).
 
     `choices`, when set, asks for exactly one of these strings back: backends that can constrain decoding do
-    so (the embedded backend scores each choice; llama.cpp uses a grammar); others generate freely and the
-    caller maps the text onto the choices. `target` optionally restates what the prompt asks for.
+    so (the embedded backend scores each choice; llama.cpp uses a grammar; HTTP servers get their own kind of
+    structured output, `teachers.structured`); others generate freely and the caller maps the text onto the
+    choices (`structured.chosen`). `json_schema`, when set, asks for a JSON answer under this schema (several
+    examples in one answer), which servers that support it enforce; the prompt asks for the same shape, so a
+    backend that cannot enforce it still gets a readable answer. `target` optionally restates what the prompt
+    asks for.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,6 +66,7 @@ class TeacherRequest(BaseModel):
     params: GenerationParams = GenerationParams()
     sample_index: int = 0
     choices: tuple[str, ...] | None = None
+    json_schema: dict | None = None
     target: RequestTarget | None = None
 
     @classmethod
@@ -69,7 +74,9 @@ class TeacherRequest(BaseModel):
         return cls(messages=tuple(m if isinstance(m, Message) else Message(**m) for m in messages), **kwargs)
 
     def cache_key(self, backend_identity: str) -> str:
-        payload = {"backend": backend_identity, **self.model_dump(mode="json", exclude={"target"})}
+        # A request without a schema keeps the key it had before the field existed (caches stay valid).
+        leave_out = {"target"} if self.json_schema is not None else {"target", "json_schema"}
+        payload = {"backend": backend_identity, **self.model_dump(mode="json", exclude=leave_out)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -81,6 +88,7 @@ class TeacherResponse(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    error: str | None = None  # why a request failed (finish_reason "error"): what the run's stop message names
 
 
 @runtime_checkable

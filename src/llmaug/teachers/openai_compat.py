@@ -7,10 +7,16 @@ retried by tenacity with jittered exponential backoff, honouring Retry-After. A 
 pause until the announced time and halves the number of requests in flight, which then grows back by one per
 round of successes (AIMD), so a rate-limited client backs off instead of storming the server.
 
-Failures the user must fix raise `TeacherError` (unreachable server, rejected key, unknown model); anything
-else that outlasts the retries becomes a `finish_reason="error"` response, which the `Teacher` counts and
-never caches, so one bad request does not end a long run. The API key is read from an environment variable
-and appears only in the Authorization header: never in identity, messages or logs.
+Failures the user must fix raise `TeacherError` (unreachable server, rejected key, unknown model, a URL path the
+server does not have); anything else that outlasts the retries becomes a `finish_reason="error"` response with
+the reason in `error`, which the `Teacher` counts and never caches, so one bad request does not end a long run.
+
+Requests with `choices` or a `json_schema` get the structured-output fields of the server's kind (option `server`,
+detected from `GET /models` when `auto`; `teachers.structured`), and a JSON choice comes back as the bare label.
+With `batch: true` a round's requests go through the OpenAI Batch API instead (`teachers.batch`).
+
+The API key is read from an environment variable and appears only in the Authorization header: never in
+identity, messages or logs.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Literal
 from urllib.parse import urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment
 
@@ -37,6 +44,7 @@ from pydantic import Field
 from llmaug.errors import TeacherError
 from llmaug.options import Options as OptionsModel
 from llmaug.options import validate_options
+from llmaug.teachers import structured
 from llmaug.teachers.base import TeacherRequest, TeacherResponse, gather_or_cancel
 from llmaug.teachers.spec import OPENAI_URL
 
@@ -161,6 +169,10 @@ class OpenAICompatibleBackend:
         max_tokens_field: str = Field("max_tokens", description="the request field for the token limit (newer OpenAI models: max_completion_tokens)")
         backoff: float = Field(0.5, gt=0, description="base of the exponential back-off between retries, seconds")
         max_backoff: float = Field(30.0, gt=0, description="longest back-off between retries, seconds")
+        server: Literal["auto", "openai", "vllm", "llama.cpp", "ollama", "generic"] = Field(
+            "auto", description="the server kind, for structured output (auto: detected from GET /models)")
+        batch: bool = Field(False, description="send each round's requests through the Batch API (/files + /batches; ~50% cheaper on OpenAI)")
+        batch_poll: float = Field(10.0, gt=0, description="seconds between two looks at a pending batch")
 
     def __init__(self, base_url: str, model: str, **options):
         kind = "openai" if base_url.rstrip("/") == OPENAI_URL else "openai-compatible"
@@ -180,14 +192,33 @@ class OpenAICompatibleBackend:
         self._jitter = wait_random_exponential(multiplier=opts.backoff, max=opts.max_backoff)
         self.retry_count = 0
         self.retry_reasons: Counter[str] = Counter()
+        self.failure_kinds: Counter[str] = Counter()  # requests that failed after every retry, by what they met
         self.rate_limited_count = 0
         self.backoff_total = 0.0  # seconds slept before retries, all requests together
         self.backoff_waits: deque[float] = deque(maxlen=1000)  # seconds slept before each retry, newest last
         self._api_key = os.environ.get(opts.api_key_env) or None
+        self.server_kind: str | None = opts.server if opts.server != "auto" else ("openai" if kind == "openai" else None)
+        self._detecting: asyncio.Lock | None = None
+        self.batch = None
+        if opts.batch:
+            from llmaug.teachers.batch import BatchClient
+
+            self.batch = BatchClient(self, opts.batch_poll)
+            self.batch_size = self.batch.max_requests  # a round's requests form one batch; one batch at a time
+            self.max_concurrency = 1
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
         self._limiter: AdaptiveLimiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def reports_progress(self) -> bool:
+        return self.batch is not None
+
+    def keep_state_in(self, folder) -> None:
+        """Record pending batches in `folder` (the run directory), so that a resumed run picks them up."""
+        if self.batch is not None:
+            self.batch.ledger_dir = folder
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleBackend({self.identity!r}, concurrency={self.max_concurrency})"
@@ -197,7 +228,10 @@ class OpenAICompatibleBackend:
         """The limiter of the event loop used last (None before the first request)."""
         return self._limiter
 
-    async def generate(self, requests: list[TeacherRequest]) -> list[TeacherResponse]:
+    async def generate(self, requests: list[TeacherRequest], progress=None) -> list[TeacherResponse]:
+        if self.batch is not None:
+            self._bind_to_running_loop()
+            return await self.batch.run(requests, progress)
         if len(requests) == 1:  # the Teacher's usual call (batch size 1): no task to spawn
             return [await self._generate_one(requests[0])]
         return await gather_or_cancel([self._generate_one(request) for request in requests])
@@ -211,9 +245,9 @@ class OpenAICompatibleBackend:
 
     async def _generate_one(self, request: TeacherRequest) -> TeacherResponse:
         self._bind_to_running_loop()
-        body = self._body(request)
+        body = await self.request_body(request)
         try:
-            return await self._attempt(body)  # most requests succeed at once: no retry machinery for them
+            return await self._attempt(body, request)  # most requests succeed at once: no retry machinery for them
         except TransientFailure as failure:
             first_failure = failure
         retrying = AsyncRetrying(
@@ -228,17 +262,17 @@ class OpenAICompatibleBackend:
         async def attempt(body: dict) -> TeacherResponse:
             if replayed:  # tenacity's attempt 1 is the one already made: it waits and counts as before
                 raise replayed.pop()
-            return await self._attempt(body)
+            return await self._attempt(body, request)
 
         try:
             return await retrying(attempt, body)
         except TransientFailure as failure:
             if isinstance(failure.__cause__, _UNREACHABLE):
                 raise TeacherError(f"cannot reach the teacher at {self.base_url}: {failure.reason}") from None
-            log.warning("teacher request failed after %d attempts: %s", self.max_retries + 1, failure.reason)
-            return TeacherResponse(text="", finish_reason="error")
+            self._note_failure(failure)
+            return TeacherResponse(text="", finish_reason="error", error=f"{failure.reason} (after {self.max_retries + 1} attempts)")
 
-    async def _attempt(self, body: dict) -> TeacherResponse:
+    async def _attempt(self, body: dict, request: TeacherRequest) -> TeacherResponse:
         async with self._limiter.slot():
             try:
                 async with self._session.post(f"{self.base_url}/chat/completions", json=body, proxy=self._proxy) as raw:
@@ -249,7 +283,7 @@ class OpenAICompatibleBackend:
                 raise TransientFailure(f"{type(err).__name__}: {str(err) or 'no detail'}", kind=type(err).__name__) from err
             if response.status_code != 200:
                 self._raise_for_status(response)  # inside the slot: a 429's cool-down starts before it frees
-        parsed = self._parse(response)
+        parsed = self.parse_completion(response.json_or_none(), request)
         self._limiter.succeeded()
         return parsed
 
@@ -266,27 +300,82 @@ class OpenAICompatibleBackend:
             raise TeacherError(
                 f"the teacher at {self.base_url} rejected the API key (HTTP {status}); check ${self.api_key_env}"
             )
+        message = self._server_message(response)
+        if status == 404 and not _names_a_model(response, self.model):
+            raise TeacherError(self.missing_path(f"POST {self.base_url}/chat/completions", message))
         raise TeacherError(
-            f"the teacher at {self.base_url} rejected the request for model {self.model!r} (HTTP {status}): "
-            f"{self._server_message(response)}"
+            f"the teacher at {self.base_url} rejected the request for model {self.model!r} (HTTP {status}): {message}"
         )
 
-    def _parse(self, response: _Reply) -> TeacherResponse:
+    def missing_path(self, tried: str, message: str = "") -> str:
+        """An HTTP 404 for a path: the URL is wrong, not the model; a URL without /v1 gets a hint."""
+        hint = ""
+        if not urlsplit(self.base_url).path.rstrip("/").endswith("/v1"):
+            hint = f"; OpenAI-compatible servers serve under /v1: did you mean {self.base_url}/v1?"
+        detail = f" ({message})" if message else ""
+        return f"the teacher server has no {tried} (HTTP 404{detail}){hint}"
+
+    def parse_completion(self, data: object, request: TeacherRequest) -> TeacherResponse:
+        """A chat completion body as a response; a JSON choice becomes the bare label. Malformed: transient."""
         try:
-            data = response.json()
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError) as err:
+        except (KeyError, IndexError, TypeError) as err:
             raise TransientFailure(f"malformed completion ({type(err).__name__}: {err})", kind="malformed completion") from err
         if not isinstance(text, str):
             raise TransientFailure(f"malformed completion (content is {type(text).__name__})", kind="malformed completion")
         prompt_tokens, completion_tokens = _usage_tokens(data.get("usage"))
-        return TeacherResponse(
-            text=text,
-            finish_reason=str(choice.get("finish_reason") or "stop"),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-        )
+        finish = str(choice.get("finish_reason") or "stop")
+        if request.choices and (label := structured.exact_choice(text, request.choices)) is not None:
+            text, finish = label, "choice"
+        return TeacherResponse(text=text, finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    async def request_body(self, request: TeacherRequest) -> dict:
+        """The chat-completion body for `request`, with the structured-output fields of the server's kind."""
+        body = self._body(request)
+        if request.choices or request.json_schema is not None:
+            kind = await self.detect_server()
+            if request.choices:
+                body.update(structured.choice_fields(kind, request.choices))
+            else:
+                body.update(structured.schema_fields(kind, request.json_schema))
+        return body
+
+    async def detect_server(self) -> str:
+        """The server kind: the `server` option, else detected once from GET /models and its headers."""
+        if self.server_kind is None:
+            self._bind_to_running_loop()
+            async with self._detecting:
+                if self.server_kind is None:
+                    status, headers, payload = await self.get_json("models")
+                    self.server_kind = structured.detect_server(self.base_url, payload, headers) if status == 200 else "generic"
+        return self.server_kind
+
+    async def get_json(self, path: str) -> tuple[int, Mapping[str, str], object]:
+        """GET base_url/path: status, headers and the JSON body (None if not JSON); status 0 when unreachable."""
+        self._bind_to_running_loop()
+        try:
+            async with self._session.get(f"{self.base_url}/{path}", proxy=self._proxy) as raw:
+                reply = _Reply(raw.status, raw.reason or "", raw.headers, await raw.read())
+        except _TRANSIENT_TRANSPORT:
+            return 0, {}, None
+        return reply.status_code, reply.headers, reply.json_or_none()
+
+    async def check(self) -> str:
+        """Check the URL and the model before any completion: the model must be among those GET /models lists
+        (when the server lists any). Returns the server kind."""
+        status, headers, payload = await self.get_json("models")
+        if status == 404:
+            raise TeacherError(self.missing_path(f"GET {self.base_url}/models"))
+        if status in AUTH_STATUSES:
+            raise TeacherError(f"the teacher at {self.base_url} rejected the API key (HTTP {status}); check ${self.api_key_env}")
+        served = structured.model_ids(payload) if status == 200 else None
+        if served is not None and self.model not in served:
+            shown = ", ".join(served[:10]) + (" ..." if len(served) > 10 else "")
+            raise TeacherError(f"the teacher at {self.base_url} does not serve model {self.model!r}; it serves: {shown}")
+        if self.server_kind is None:
+            self.server_kind = structured.detect_server(self.base_url, payload, headers) if status == 200 else "generic"
+        return self.server_kind
 
     def _body(self, request: TeacherRequest) -> dict:
         params = request.params
@@ -303,6 +392,13 @@ class OpenAICompatibleBackend:
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty  # vLLM extension; OpenAI rejects it, so only if set
         return body
+
+    def _note_failure(self, failure: TransientFailure) -> None:
+        """A warning for the first failure of each kind; the Teacher counts them all (and the run may stop)."""
+        first = failure.kind not in self.failure_kinds
+        self.failure_kinds[failure.kind] += 1
+        log.log(logging.WARNING if first else logging.DEBUG, "teacher request failed after %d attempts: %s%s",
+                self.max_retries + 1, failure.reason, " (further failures like it are counted, not shown)" if first else "")
 
     # ----- retry policy -----
 
@@ -330,6 +426,7 @@ class OpenAICompatibleBackend:
         if self._loop is loop:
             return
         self._loop = loop
+        self._detecting = asyncio.Lock()
         self._limiter = AdaptiveLimiter(self.max_concurrency, self.backoff, self.max_backoff)
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         self._proxy = _environment_proxy(self.base_url)
@@ -366,6 +463,12 @@ class _Reply:
     def json(self):
         return json.loads(self.content)
 
+    def json_or_none(self):
+        try:
+            return self.json()
+        except ValueError:
+            return None
+
 
 def _environment_proxy(url: str) -> str | None:
     """The proxy that HTTP(S)_PROXY / NO_PROXY name for `url`, looked up once per session: aiohttp's own
@@ -392,6 +495,14 @@ def _error_message(data: dict) -> str | None:
         error = error.get("message")
     message = error or data.get("message")
     return str(message) if message else None
+
+
+def _names_a_model(response: _Reply, model: str) -> bool:
+    """Whether a 404 is about the model (OpenAI: code model_not_found; others name it) rather than the path."""
+    data = response.json_or_none()
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code == "model_not_found" or model in response.text
 
 
 def _usage_tokens(usage: object) -> tuple[int, int]:

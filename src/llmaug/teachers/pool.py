@@ -143,7 +143,8 @@ class PoolBackend:
             self.exhausted_requests += 1
             if self.exhausted_requests == 1:
                 log.warning("the pool has no unused row of label %r left; such requests get no output", label)
-            return TeacherResponse(text="", finish_reason=EXHAUSTED, prompt_tokens=prompt_tokens)
+            return TeacherResponse(text="", finish_reason=EXHAUSTED, prompt_tokens=prompt_tokens,
+                                   error=f"the pool has no unused row of label {label!r}")
         chosen = self._choose(request, label, candidates, query)
         self._used.add(chosen)
         self.served += 1

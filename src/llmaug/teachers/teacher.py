@@ -9,7 +9,8 @@ from pathlib import Path
 
 from llmaug.teachers.base import Backend, TeacherRequest, TeacherResponse, gather_or_cancel
 from llmaug.teachers.cache import ResponseCache
-from llmaug.teachers.usage import Budget, Price, Usage
+from llmaug.teachers.structured import chosen
+from llmaug.teachers.usage import Budget, Price, Usage, cost
 
 ProgressCallback = Callable[[int, int], None]  # (requests finished, requests in total)
 
@@ -54,6 +55,8 @@ class Teacher:
         self.budget = budget or Budget()
         self.price = price
         self.usage = Usage()
+        if self.cache is not None and hasattr(backend, "keep_state_in"):  # e.g. pending Batch API jobs
+            backend.keep_state_in(self.cache.path.parent)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unwritten: list[tuple[str, TeacherResponse]] = []  # answers waiting for the next cache write
         self._closed = False
@@ -71,9 +74,17 @@ class Teacher:
     def exhausted(self) -> bool:
         return self.budget.calls_left(self.usage) == 0
 
+    def check(self) -> str | None:
+        """What the backend can check before answering (an HTTP server: its URL, that it serves the model; its
+        kind); None for backends with nothing to check."""
+        checker = getattr(self.backend, "check", None)
+        return self._run(checker()) if checker is not None else None
+
     def generate(self, requests: list[TeacherRequest], progress: ProgressCallback | None = None) -> list[TeacherResponse]:
         """Synchronous `agenerate`, on one event loop kept for this teacher's lifetime."""
-        coroutine = self.agenerate(requests, progress)
+        return self._run(self.agenerate(requests, progress))
+
+    def _run(self, coroutine):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -92,9 +103,10 @@ class Teacher:
             if allowed is not None and index >= allowed:  # in request order, cached answers included
                 results[index] = self._over_budget()
             elif key in hits:
-                results[index] = hits[key]
+                hit = results[index] = hits[key]
                 self.usage.cached += 1
-                self.usage.cached_tokens += hits[key].prompt_tokens + hits[key].completion_tokens
+                self.usage.cached_tokens += hit.prompt_tokens + hit.completion_tokens
+                self.usage.cached_cost_usd += cost(hit.prompt_tokens, hit.completion_tokens, self.price)
         done = sum(r is not None for r in results)
         if progress:
             progress(done, len(requests))
@@ -107,11 +119,15 @@ class Teacher:
         async def run_batch(batch: list[int]) -> None:
             nonlocal done
             async with semaphore:
-                sent, skipped = (batch, []) if self.budget.tokens_left(self.usage) else ([], batch)
+                sent, skipped = (batch, []) if self.budget.spend_left(self.usage) else ([], batch)
                 for index in skipped:
                     results[index] = self._over_budget()
                 if sent:
-                    responses = await self.backend.generate([requests[i] for i in sent])
+                    def report(finished: int) -> None:
+                        if progress:
+                            progress(done + finished, len(requests))
+
+                    responses = await self._send([requests[i] for i in sent], report)
                     self._record(sent, keys, responses, results)
                 done += len(batch)
                 if progress:
@@ -122,13 +138,28 @@ class Teacher:
         finally:
             self._write_cache()
             self._copy_retry_counters()
-        return [r if r is not None else TeacherResponse(text="", finish_reason="error") for r in results]
+        responses = [r if r is not None else TeacherResponse(text="", finish_reason="error") for r in results]
+        self._count_choices(requests, responses)
+        return responses
+
+    async def _send(self, requests: list[TeacherRequest], progress: Callable[[int], None]) -> list[TeacherResponse]:
+        """One batch to the backend; a backend that works a batch in steps (the Batch API) reports them."""
+        if getattr(self.backend, "reports_progress", False):
+            return await self.backend.generate(requests, progress=progress)
+        return await self.backend.generate(requests)
+
+    def _count_choices(self, requests: list[TeacherRequest], responses: list[TeacherResponse]) -> None:
+        """Answers to choice requests, and those naming no choice: the run's unusable-answer rate."""
+        for request, response in zip(requests, responses, strict=True):
+            if request.choices and response.finish_reason not in (BUDGET_FINISH, "error"):
+                self.usage.choice_answers += 1
+                self.usage.unusable_choices += chosen(response, request.choices) is None
 
     def _dispatch_width(self) -> int:
-        # A token budget only knows a call's tokens once it returns, so it keeps dispatch at the concurrency: with
-        # more requests handed over at once it would overshoot by more.
+        # Token and dollar budgets only know a call's spend once it returns, so they keep dispatch at the
+        # concurrency: with more requests handed over at once they would overshoot by more.
         pending = getattr(self.backend, "max_pending", None)
-        if pending is None or self.budget.max_tokens is not None:
+        if pending is None or self.budget.spend_limited:
             return max(1, self.backend.max_concurrency)
         return max(1, pending)
 

@@ -11,6 +11,13 @@ The server runs in a background thread with its own event loop. `POST /v1/chat/c
 the request body and how often that body was seen, so a rerun with the same seed and requests meets the same
 faults however the requests interleave. `FaultPlan.script` forces faults on the first requests in arrival order.
 
+`server_kind` makes it answer like one kind of server (openai, vllm, llama.cpp, ollama, generic): its
+`GET /v1/models` and `Server` header look like that server's, and structured-output fields in a request are
+checked against that server's API (a field it does not know, or a malformed one, is a 400 naming it, as a real
+server answers) and honoured: a choice comes back bare (vLLM, llama.cpp) or as `{"label": ...}` (OpenAI,
+Ollama), a JSON schema as `{"examples": [...]}`, each text from the responder.
+The Batch API (`/v1/files`, `/v1/batches`) is served too (`BatchPlan`: delays, failed lines, expiry).
+
 Benchmarks run it standalone: `python -m llmaug.testing.fake_openai --port 8000 --latency 0.1 --completion-tokens 32`;
 `GET /_bench/stats` then gives the request count and the span from the first arrival to the last reply, and
 `POST /_bench/reset` clears the log between measurements.
@@ -37,6 +44,8 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmaug.testing.fake_structured import model_owner, server_header, structured_answer, structured_problem
 
 Responder = Callable[[dict], str]
 TokenCounter = Callable[[str], int]
@@ -113,6 +122,18 @@ class FaultPlan(BaseModel):
         return NO_FAULT
 
 
+class BatchPlan(BaseModel):
+    """How the fake Batch API runs a batch: `seconds` from creation to its end (lines finish evenly over it, so
+    polls see progress), the input lines (0-based) that fail, and how many lines run before it expires."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seconds: float = Field(0.2, ge=0.0)
+    failed_lines: tuple[int, ...] = ()
+    expire_after: int | None = None  # the batch expires once this many lines have run
+    refuse: str | None = None  # the batch fails validation with this message
+
+
 @dataclass
 class RequestRecord:
     """One request as the server saw it. Times are `time.monotonic()`, comparable with the client's."""
@@ -175,6 +196,9 @@ class FakeOpenAIServer:
         known_models: set[str] | None = None,
         count_tokens: TokenCounter = whitespace_tokens,
         port: int = 0,
+        server_kind: str = "generic",
+        list_models: bool = True,
+        batch_plan: BatchPlan | None = None,
     ):
         self.responder = responder
         self.latency = latency if isinstance(latency, tuple) else (latency, latency)
@@ -184,6 +208,12 @@ class FakeOpenAIServer:
         self.known_models = known_models
         self.count_tokens = count_tokens
         self.port = port
+        self.server_kind = server_kind
+        self.list_models = list_models
+        self.batch_plan = batch_plan or BatchPlan()
+        self.files: dict[str, dict] = {}  # file id -> {"purpose", "filename", "content": bytes}
+        self.batches: dict[str, dict] = {}  # batch id -> the batch object the API shows
+        self.batch_lines_run = 0  # lines of batches answered (each would be paid for)
         self._stats = _Stats()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -238,6 +268,10 @@ class FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/files", self._upload)
+        app.router.add_get("/v1/files/{file_id}/content", self._file_content)
+        app.router.add_post("/v1/batches", self._create_batch)
+        app.router.add_get("/v1/batches/{batch_id}", self._batch)
         app.router.add_get("/_bench/stats", self._bench_stats)
         app.router.add_post("/_bench/reset", self._bench_reset)
         # handler_cancellation: a client that gives up (timeout) really ends its request here too.
@@ -299,8 +333,100 @@ class FakeOpenAIServer:
         return web.json_response({"reset": True})
 
     async def _models(self, request: web.Request) -> web.Response:
+        if not self.list_models:
+            return _error(404, "Not Found", "invalid_request_error")
         names = sorted(self.known_models or {"fake-model"})
-        return web.json_response({"object": "list", "data": [{"id": name, "object": "model"} for name in names]})
+        owner = model_owner(self.server_kind)
+        return web.json_response({"object": "list", "data": [{"id": name, "object": "model", "owned_by": owner} for name in names]},
+                                 headers=server_header(self.server_kind))
+
+    # ----- the Batch API -----
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        if form.get("purpose") != "batch" or not hasattr(upload, "file"):
+            return _error(400, "expected multipart fields purpose=batch and file", "invalid_request_error")
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = {"purpose": "batch", "filename": upload.filename, "content": upload.file.read()}
+        return web.json_response({"id": file_id, "object": "file", "bytes": len(self.files[file_id]["content"]),
+                                  "purpose": "batch", "filename": upload.filename, "created_at": int(time.time())})
+
+    async def _file_content(self, request: web.Request) -> web.Response:
+        stored = self.files.get(request.match_info["file_id"])
+        if stored is None:
+            return _error(404, "No such File object", "invalid_request_error")
+        return web.Response(body=stored["content"], content_type="application/octet-stream")
+
+    async def _create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        stored = self.files.get(body.get("input_file_id"))
+        if stored is None or body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
+            return _error(400, "a batch needs an uploaded input_file_id, endpoint /v1/chat/completions and completion_window 24h",
+                          "invalid_request_error")
+        lines = [json.loads(line) for line in stored["content"].decode().splitlines() if line.strip()]
+        ids = [line.get("custom_id") for line in lines]
+        if len(set(ids)) != len(ids) or any(line.get("method") != "POST" or line.get("url") != "/v1/chat/completions"
+                                            or not isinstance(line.get("body"), dict) for line in lines):
+            return _error(400, "every line needs a unique custom_id, method POST, url /v1/chat/completions and a body",
+                          "invalid_request_error")
+        batch_id = f"batch_{len(self.batches) + 1}"
+        batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"],
+                 "completion_window": "24h", "status": "validating", "created_at": int(time.time()),
+                 "output_file_id": None, "error_file_id": None, "errors": None,
+                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+        self.batches[batch_id] = batch
+        asyncio.get_running_loop().create_task(self._run_batch(batch, lines))
+        return web.json_response(batch)
+
+    async def _batch(self, request: web.Request) -> web.Response:
+        batch = self.batches.get(request.match_info["batch_id"])
+        if batch is None:
+            return _error(404, "No such Batch object", "invalid_request_error")
+        return web.json_response(batch)
+
+    async def _run_batch(self, batch: dict, lines: list[dict]) -> None:
+        plan = self.batch_plan
+        if plan.refuse:
+            batch.update(status="failed", errors={"object": "list", "data": [{"code": "invalid", "message": plan.refuse}]})
+            return
+        batch["status"] = "in_progress"
+        outputs, errors = [], []
+        for index, line in enumerate(lines):
+            await asyncio.sleep(plan.seconds / max(1, len(lines)))
+            if plan.expire_after is not None and index >= plan.expire_after:
+                errors += [{"id": f"batch_req_{batch['id']}_{i}", "custom_id": rest["custom_id"], "response": None,
+                            "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}}
+                           for i, rest in enumerate(lines[index:], start=index)]
+                break
+            self.batch_lines_run += 1
+            result = self._batch_line(line, index, index in plan.failed_lines)
+            (outputs if result["response"]["status_code"] == 200 else errors).append(result)
+            batch["request_counts"]["completed" if result["response"]["status_code"] == 200 else "failed"] += 1
+        batch["output_file_id"] = self._store_output(batch["id"], "output", outputs)
+        batch["error_file_id"] = self._store_output(batch["id"], "errors", errors)
+        batch["status"] = "expired" if plan.expire_after is not None and plan.expire_after < len(lines) else "completed"
+
+    def _batch_line(self, line: dict, index: int, fail: bool) -> dict:
+        body = line["body"]
+        problem = structured_problem(self.server_kind, body)
+        if fail or problem:
+            status, payload = (500, {"error": {"message": "The server had an error processing this line.", "type": "server_error"}}) \
+                if fail else (400, {"error": {"message": problem, "type": "invalid_request_error"}})
+        else:
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+            record = RequestRecord(index, time.monotonic(), body=body)
+            status, payload = 200, self._completion(record, body, random.Random(f"{self.seed}:{digest}:batch"))
+        return {"id": f"batch_req_{index}", "custom_id": line["custom_id"],
+                "response": {"status_code": status, "request_id": f"req_{index}", "body": payload}, "error": None}
+
+    def _store_output(self, batch_id: str, kind: str, rows: list[dict]) -> str | None:
+        if not rows:
+            return None
+        file_id = f"file-{batch_id}-{kind}"
+        self.files[file_id] = {"purpose": "batch_output", "filename": f"{kind}.jsonl",
+                               "content": "".join(json.dumps(row) + "\n" for row in rows).encode()}
+        return file_id
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = self._begin(request)
@@ -348,6 +474,10 @@ class FakeOpenAIServer:
             record.outcome = "unknown_model"
             return _error(404, f"The model `{body.get('model')}` does not exist.", "invalid_request_error",
                           code="model_not_found")
+        problem = structured_problem(self.server_kind, body)
+        if problem is not None:
+            record.outcome = "bad_request"
+            return _error(400, problem, "invalid_request_error")
         rng = self._rng_for(record, body)
         record.fault = self._fault_for(record, rng)
         await asyncio.sleep(rng.uniform(*self.latency))
@@ -421,6 +551,9 @@ class FakeOpenAIServer:
             return "", "stop"
         if fault == INJECTION:
             return self.faults.injection_text, "stop"
+        answer = structured_answer(self.server_kind, body, self.responder, rng)
+        if answer is not None:
+            return answer, "stop"
         text = self.responder(body)
         text, stopped = _cut_at_stop(text, body.get("stop"))
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
