@@ -34,7 +34,7 @@ RESULTS = Path(__file__).parent / "results"
 # stage listed later that runs inside one listed earlier counts for the later (inner) one.
 STAGES = [
     ("report and outputs", "llmaug.runner:_write_outputs"),
-    ("fold trainings (k-fold held-out students)", "llmaug.evaluation.trainer:Evaluator._held_out_predictions"),
+    ("fold trainings (k-fold held-out students)", "llmaug.evaluation.trainer:Evaluator._held_out"),
     ("main training", "llmaug.evaluation.trainer:Evaluator.fit"),
     ("test evaluation", "llmaug.evaluation.trainer:evaluate"),
     ("teacher generation", "llmaug.teachers.teacher:Teacher.generate"),

@@ -37,9 +37,9 @@ from llmaug.bench.results import write_page  # noqa: E402
 from llmaug.candidates import candidates  # noqa: E402
 from llmaug.config import validate_config  # noqa: E402
 from llmaug.data import load_bundled, sample_fraction  # noqa: E402
-from llmaug.evaluation import ErrorCase  # noqa: E402
 from llmaug.filters.quality import QualityFilter  # noqa: E402
 from llmaug.methods import LLM2LLM  # noqa: E402
+from llmaug.methods.llm2llm import Target  # noqa: E402
 from llmaug.session import task_info  # noqa: E402
 from llmaug.teachers import Teacher, TeacherRequest  # noqa: E402
 from llmaug.teachers.embedded import EmbeddedBackend, batch_seed  # noqa: E402
@@ -74,8 +74,9 @@ def make_asks(count: int, max_tokens: int, offset: int = 0):
     labels = sorted({e.label for e in seeds})
     rng = random.Random(0)
     method = LLM2LLM(max_tokens=max_tokens)
-    return [method._ask(ErrorCase(e, rng.choice([x for x in labels if x != e.label])), context, 0, 0, offset, 1)
-            for e in seeds], seeds
+    wrong = [rng.choice([x for x in labels if x != e.label]) for e in seeds]
+    return [method._ask(Target(e, label, label), seeds, context, 0, 0, offset, 1)
+            for e, label in zip(seeds, wrong)], seeds
 
 
 def make_requests(count: int, max_tokens: int) -> list[TeacherRequest]:
