@@ -137,24 +137,29 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError("config file not found", path)
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where) from None
-    except UnicodeDecodeError:
-        raise ConfigError("config file is not UTF-8 text", path) from None
-    except IsADirectoryError:
-        raise ConfigError("is a folder, not a config file", path) from None
+    loaded = read_yaml_file(path, "config file")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         raise ConfigError("config must be a mapping of settings", path)
     return loaded
+
+
+def read_yaml_file(path: str | Path, kind: str) -> Any:
+    """A YAML file's content; a missing file, bad YAML (with line and column) or non-UTF-8 text is a ConfigError."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{kind} not found", path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{kind} is not UTF-8 text", path) from None
+    except IsADirectoryError:
+        raise ConfigError(f"is a folder, not a {kind}", path) from None
 
 
 def resolve(values: Mapping[str, Any], source: Source | None = None) -> RunConfig:

@@ -143,6 +143,19 @@ def test_grid_mistakes_are_one_line_config_errors(tmp_path, data_root):
         load_grid(grid_file(tmp_path, arms=later), data_root)
 
 
+def test_unreadable_grid_files_are_errors_that_name_the_file_and_line(tmp_path):
+    with pytest.raises(ConfigError, match="grid file not found") as missing:
+        load_grid(tmp_path / "no.yaml")
+    assert str(tmp_path / "no.yaml") in str(missing.value)
+    with pytest.raises(ConfigError, match="is a folder, not a grid file"):
+        load_grid(tmp_path)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\narms: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="invalid YAML") as bad:
+        load_grid(broken)
+    assert f"{broken}:3:1" in str(bad.value)
+
+
 def test_cli_needs_a_grid_or_report(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench"])

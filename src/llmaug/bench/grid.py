@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llmaug.config import SETTINGS
+from llmaug.config import SETTINGS, read_yaml_file
 from llmaug.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.%@+=/-]*$")
@@ -243,14 +243,7 @@ class Cell:
 def load_grid(path: str | Path, data_root: str | Path | None = None) -> Grid:
     """Read and check a grid file; `{data_root}` in its strings becomes `data_root`."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError("grid file not found", path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where) from None
+    raw = read_yaml_file(path, "grid file")
     if not isinstance(raw, dict):
         raise ConfigError("a grid file is a mapping with name, datasets, settings, seeds and arms", path)
     if "{data_root}" in yaml.safe_dump(raw) and data_root is None:
