@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 
 from llmaug.testing.fake_openai import BatchPlan, FakeOpenAIServer
-from llmaug.testing.scripted import cli_command, cli_env, question_responder, run_cli, run_settings, write_settings
+from llmaug.testing.scripted import question_responder, run_cli, run_settings, start_cli, write_settings
 
 
 def settings(tmp_path, server) -> str:
@@ -37,8 +36,7 @@ def test_a_batch_run_completes_and_says_so_in_usage(tmp_path):
 def test_ctrl_c_while_a_batch_is_pending_then_resume_picks_it_up(tmp_path):
     out = tmp_path / "run"
     with FakeOpenAIServer(question_responder, batch_plan=BatchPlan(seconds=5)) as server:
-        process = subprocess.Popen(cli_command("run", "--config", settings(tmp_path, server), "--out", str(out)),
-                                   env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = start_cli("run", "--config", settings(tmp_path, server), "--out", str(out))
         deadline = time.monotonic() + 60
         while not (out / "batches.json").exists() and time.monotonic() < deadline:
             time.sleep(0.1)

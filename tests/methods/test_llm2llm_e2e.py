@@ -10,6 +10,7 @@ import yaml
 from llmaug.cli import main
 from llmaug.data import load_bundled, sample_per_class, save_examples
 from llmaug.students import Student
+from llmaug.teachers.embedded import EmbeddedBackend
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ def test_llm2llm_cli_run_with_embedded_teacher_and_finetuned_student(tmp_path, c
     assert synthetic
     for row in synthetic:
         p = row["provenance"]
-        assert p["teacher"] == "embedded:SmolLM2-135M-Instruct.Q4_1" and p["parent_ids"][0] in seed_ids
+        assert p["teacher"] == EmbeddedBackend().identity and p["parent_ids"][0] in seed_ids
         assert p["raw_output"] and p["prompt"].startswith("llm2llm-")
     rejected = [json.loads(line) for k in range(2) for line in (out / "rounds" / f"{k:03d}" / "rejected.jsonl").read_text().splitlines()]
     assert all(r["reason"] for r in rejected)

@@ -158,7 +158,8 @@ def test_gsm8k_with_the_embedded_teacher_and_a_lora_tuned_student(tmp_path):
 
     seeds = sample_fraction(load_examples(GSM8K / "train.jsonl"), 0.01, seed=0)[:4]
     test = load_examples(GSM8K / "test.jsonl")[:1]
-    teacher = Teacher(EmbeddedBackend(threads=1), cache=tmp_path / "cache.sqlite")
+    backend = EmbeddedBackend(threads=1)
+    teacher = Teacher(backend, cache=tmp_path / "cache.sqlite")
     student = lambda: CausalLMStudent(epochs=1, batch_size=4, max_new_tokens=24, threads=1)  # noqa: E731
     previous_threads = torch.get_num_threads()
     try:
@@ -176,7 +177,7 @@ def test_gsm8k_with_the_embedded_teacher_and_a_lora_tuned_student(tmp_path):
     for example in result.added:
         assert example.label is None and extract_answer(example.answer) is not None
         assert example.provenance.parent_ids[0] in {s.id for s in seeds}
-        assert example.provenance.teacher == "embedded:SmolLM2-135M-Instruct.Q4_1"
+        assert example.provenance.teacher == backend.identity
     rejected = [json.loads(line) for line in (tmp_path / "run" / "rounds" / "000" / "rejected.jsonl").read_text().splitlines()]
     assert all(r["reason"] and r["raw_output"] is not None for r in rejected)
     assert (tmp_path / "run" / "student" / "adapter_model.safetensors").is_file()
