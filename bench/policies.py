@@ -102,6 +102,8 @@ def page(students: list[str]) -> str:
 def policy_section(student: str, rows: list[dict]) -> list[str]:
     arms = [arm for arm in dict.fromkeys(r["arm"] for r in rows) if arm not in ("none", BASELINE)]
     groups = sorted({(r["dataset"], r["setting"]) for r in rows})
+    if not arms:
+        return [f"## {student} student: no policy cell finished yet (only `none` and `{BASELINE}`)", ""]
     image = plot(student, rows, arms, groups)
     lines = [f"## {student} student: Δ test accuracy (last round) against `{BASELINE}`, points", "",
              "| dataset | setting | " + " | ".join(arms) + " |", "|---|---|" + "---:|" * len(arms)]
