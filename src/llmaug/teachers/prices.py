@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llmaug.config import read_yaml_file
 from llmaug.errors import ConfigError
 from llmaug.teachers.usage import Price
 
@@ -31,10 +32,12 @@ class Pricing:
 
 
 def load_price_table(path: str | Path | None = None) -> PriceTable:
+    """A user's price file (read like every YAML setting file: missing, bad YAML with line and column) or the shipped one."""
+    loaded = read_yaml_file(path, "price file") if path else yaml.safe_load(
+        files("llmaug.teachers").joinpath("prices.yaml").read_text(encoding="utf-8"))
     try:
-        text = Path(path).read_text(encoding="utf-8") if path else files("llmaug.teachers").joinpath("prices.yaml").read_text(encoding="utf-8")
-        return PriceTable.model_validate(yaml.safe_load(text))
-    except (OSError, yaml.YAMLError, ValidationError) as err:
+        return PriceTable.model_validate(loaded)
+    except ValidationError as err:
         raise ConfigError(f"not a usable price file ({type(err).__name__}: {str(err).splitlines()[0]})", path or "prices.yaml") from None
 
 
