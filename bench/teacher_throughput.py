@@ -50,9 +50,9 @@ RESULTS = Path(__file__).parent / "results" / "teacher_throughput.md"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--settings", nargs="+", default=["float32:8", "bfloat16:8", "bfloat16:16", "auto:auto"],
+    parser.add_argument("--settings", nargs="+", default=["float32:8", "bfloat16:8", "bfloat16:16", "bfloat16:32", "auto:auto"],
                         help="dtype:batch_size pairs; the first is the baseline of the ratios")
-    parser.add_argument("--prompts", type=int, default=32, help="prompts per throughput run")
+    parser.add_argument("--prompts", type=int, default=64, help="prompts per throughput run")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--quality-prompts", type=int, default=192, help="prompts per dtype for the accepted rate")
     parser.add_argument("--model", default="smollm2")
@@ -98,14 +98,15 @@ def run_teacher(backend: EmbeddedBackend, requests: list[TeacherRequest], cache:
     return seconds, teacher.usage.completion_tokens, [r.text for r in responses]
 
 
-def run_raw(backend: EmbeddedBackend, requests: list[TeacherRequest], batch_size: int):
-    """The same generation written directly against transformers, on the backend's loaded model."""
+def run_raw(backend: EmbeddedBackend, requests: list[TeacherRequest], batch_size: int, fixed_length: bool = False):
+    """The same generation written directly against transformers, on the backend's loaded model; with
+    `fixed_length` every prompt gets max_tokens tokens (EOS ignored), the decode rate with no early stops."""
     model, tokenizer = backend._model, backend._tokenizer
     params = requests[0].params
     config = transformers.GenerationConfig(
         max_new_tokens=params.max_tokens, do_sample=True, temperature=params.temperature, top_p=params.top_p,
         top_k=0, repetition_penalty=params.repetition_penalty, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id, min_new_tokens=params.max_tokens if fixed_length else 0,
     )
     tokens, texts = 0, []
     start = time.perf_counter()
@@ -117,20 +118,25 @@ def run_raw(backend: EmbeddedBackend, requests: list[TeacherRequest], batch_size
         with torch.inference_mode():
             output = model.generate(**encoded, generation_config=config)
         for row in output[:, encoded["input_ids"].shape[1]:].tolist():
-            length = row.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in row else len(row)
+            length = len(row) if fixed_length or tokenizer.eos_token_id not in row else row.index(tokenizer.eos_token_id)
             tokens += length
             texts.append(tokenizer.decode(row[:length], skip_special_tokens=True))
     return time.perf_counter() - start, tokens, texts
 
 
-def measure_settings(backends: dict[str, EmbeddedBackend], requests: list[TeacherRequest], runs: int) -> dict:
-    """Median generated tokens/s of each setting, the settings alternating within every run."""
+def measure_settings(backends: dict[str, EmbeddedBackend], requests: list[TeacherRequest], runs: int):
+    """Median generated tokens/s of each setting, the settings alternating within every run: through `Teacher`
+    (tokens up to each answer's end: what a run gets), and at a fixed length (every prompt max_tokens tokens)."""
     rates: dict[str, list[float]] = {name: [] for name in backends}
+    fixed: dict[str, list[float]] = {name: [] for name in backends}
     for _ in range(runs):
         for name, backend in backends.items():
             seconds, tokens, _ = run_teacher(backend, requests)
             rates[name].append(tokens / seconds)
-    return {name: statistics.median(values) for name, values in rates.items()}
+            seconds, tokens, _ = run_raw(backend, requests, backend.batch_size, fixed_length=True)
+            fixed[name].append(tokens / seconds)
+    median = lambda measured: {name: statistics.median(values) for name, values in measured.items()}  # noqa: E731
+    return median(rates), median(fixed)
 
 
 def measure_overhead(backend: EmbeddedBackend, requests: list[TeacherRequest], runs: int) -> dict:
@@ -194,8 +200,8 @@ def make_backend(setting: str, args) -> EmbeddedBackend:
                            threads=args.threads)
 
 
-def report(args, backends: dict[str, EmbeddedBackend], rates: dict, overhead: dict, cached: dict, quality: dict,
-           load: str) -> str:
+def report(args, backends: dict[str, EmbeddedBackend], rates: dict, fixed: dict, overhead: dict, cached: dict,
+           quality: dict, load: str) -> str:
     baseline = next(iter(rates))
     command = "python bench/teacher_throughput.py " + " ".join(sys.argv[1:])
     default = backends[args.settings[-1]]
@@ -209,13 +215,19 @@ def report(args, backends: dict[str, EmbeddedBackend], rates: dict, overhead: di
         f"temperature 0.8; threads {args.threads or 'the backend default (idle cores)'}; median of {args.runs} "
         "runs, the settings alternating within each run.",
         "",
-        "| setting (dtype:batch) | resolved | generated tokens/s | vs " + baseline + " |",
-        "| --- | --- | ---: | ---: |",
+        "Generated tokens/s counts each answer's tokens up to its end (what a run gets: a batch runs until its "
+        f"longest answer ends); at a fixed length every prompt gets {args.max_tokens} tokens, end-of-text ignored "
+        "(raw `generate`: the decode rate with no early stops).",
+        "",
+        "| setting (dtype:batch) | resolved | generated tokens/s | vs " + baseline + " | fixed length: tokens/s "
+        "| vs " + baseline + " |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for name, rate in rates.items():
         backend = backends[name]
         resolved = f"{backend.options.dtype}, batch {backend.batch_size}"
-        lines.append(f"| {name} | {resolved} | {rate:.1f} | {rate / rates[baseline]:.2f}× |")
+        lines.append(f"| {name} | {resolved} | {rate:.1f} | {rate / rates[baseline]:.2f}× | {fixed[name]:.1f} "
+                     f"| {fixed[name] / fixed[baseline]:.2f}× |")
     lines += [
         "",
         f"Overhead, at the default setting ({default.options.dtype}, batch {default.batch_size}):",
@@ -257,14 +269,14 @@ def main() -> None:
         run_teacher(backend, requests[:1])  # loads the model; warms the first-call costs
     default = backends[args.settings[-1]]
     run_raw(default, requests[:1], default.batch_size)
-    rates = measure_settings(backends, requests, args.runs)
+    rates, fixed = measure_settings(backends, requests, args.runs)
     overhead = measure_overhead(default, requests, args.runs)
     cached = measure_cached_rerun(default, requests, args.runs)
     quality = {}
     for setting in ("float32:8", args.settings[-1]):
         backend = backends.get(setting) or make_backend(setting, args)
         quality[f"{backend.options.dtype}, {backend.batch_size}"] = measure_quality(backend, args.quality_prompts, args.max_tokens)
-    page = report(args, backends, rates, overhead, cached, quality, f"{load} / {_load()}")
+    page = report(args, backends, rates, fixed, overhead, cached, quality, f"{load} / {_load()}")
     print(page)
     write_page(args.output, page, "Embedded teacher throughput")
 

@@ -5,6 +5,11 @@ there; the component tests run on the CPU everywhere and again on CUDA, marked `
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -119,10 +124,34 @@ def test_bf16_detection_asks_torch_about_amx_and_avx512_bf16(monkeypatch):
 
 @pytest.mark.parametrize(("load", "cores", "threads"), [(0.0, 2, 2), (1.0, 2, 2), (1.4, 2, 2), (1.6, 2, 1), (2.0, 2, 1),
                                                        (6.0, 2, 1), (3.0, 8, 6), (1.0, 1, 1)])
-def test_idle_cores_leave_out_what_other_processes_keep_busy(monkeypatch, load, cores, threads):
+def test_without_proc_stat_idle_cores_come_from_the_load_average(monkeypatch, load, cores, threads):
+    monkeypatch.setattr(device, "_cpu_times", lambda: None)
     monkeypatch.setattr(device.os, "getloadavg", lambda: (load, load, load))
     monkeypatch.setattr(device, "usable_cores", lambda: cores)
     assert device.idle_cores() == threads
+
+
+@pytest.mark.parametrize(("idle_ticks", "threads"), [((10, 10), 2), ((10, 0), 1), ((0, 0), 1), ((6, 5), 1),
+                                                     ((8, 8), 2), ((10, 3), 1)])
+def test_idle_cores_count_each_cores_idle_share_over_the_sample(monkeypatch, idle_ticks, threads):
+    samples = iter([{0: (100, 1000), 1: (200, 1000)},
+                    {0: (100 + idle_ticks[0], 1010), 1: (200 + idle_ticks[1], 1010)}])
+    monkeypatch.setattr(device, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    assert device.idle_cores() == threads
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file() or device.usable_cores() < 2, reason="needs /proc/stat and 2 cores")
+def test_a_process_spinning_on_a_core_leaves_one_core_fewer_idle():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        busy = device.idle_cores()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy <= device.usable_cores() - 1
 
 
 def test_cpu_threads_are_set_for_the_block_and_restored():
@@ -151,7 +180,7 @@ def test_the_run_device_fills_every_torch_component_that_does_not_set_its_own(no
 def test_the_resolved_config_records_the_dtype_and_batch_size_chosen_for_this_machine(no_gpu, monkeypatch):
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
     fast = load_config(None, {})
-    assert (fast.teacher_options["dtype"], fast.teacher_options["batch_size"]) == ("bfloat16", 16)
+    assert (fast.teacher_options["dtype"], fast.teacher_options["batch_size"]) == ("bfloat16", 32)
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     plain = load_config(None, {})
     assert (plain.teacher_options["dtype"], plain.teacher_options["batch_size"]) == ("float32", 8)

@@ -54,7 +54,7 @@ def test_batch_size_and_dtype_default_from_the_machine(monkeypatch):
     from llmaug import device
 
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
-    assert (EmbeddedBackend(device="cpu").options.dtype, EmbeddedBackend(device="cpu").batch_size) == ("bfloat16", 16)
+    assert (EmbeddedBackend(device="cpu").options.dtype, EmbeddedBackend(device="cpu").batch_size) == ("bfloat16", 32)
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     assert (EmbeddedBackend(device="cpu").options.dtype, EmbeddedBackend(device="cpu").batch_size) == ("float32", 8)
     assert EmbeddedBackend(device="cpu", batch_size=3).batch_size == 3
