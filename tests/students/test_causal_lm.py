@@ -193,7 +193,7 @@ def test_the_key_value_cache_goes_by_the_keyword_this_transformers_takes(tmp_pat
     from transformers.utils import generic
 
     from llmaug.generators.tiny import save_tiny_causal_lm
-    from llmaug.teachers.embedded import cache_argument
+    from llmaug.teachers.decoding import cache_argument
 
     student = CausalLMStudent(model=str(save_tiny_causal_lm(tmp_path / "tiny")), max_steps=1, **TINY)
     student.fit(LABELLED_TOY, seed=0)

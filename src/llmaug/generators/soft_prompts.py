@@ -33,7 +33,8 @@ from llmaug.errors import ConfigError, TeacherError
 from llmaug.generators.base import SETTINGS_FILE, WEIGHTS_FILE, Prompted, TrainingReport, saved_settings
 from llmaug.generators.mixers import AttributeEmbedding, make_mixer
 from llmaug.teachers.base import GenerationParams
-from llmaug.teachers.embedded import EmbeddedBackend, cache_argument, convert_gguf, returned_cache, truncate_at_stop
+from llmaug.teachers.decoding import cache_argument, returned_cache
+from llmaug.teachers.embedded import EmbeddedBackend, convert_gguf, truncate_at_stop
 
 MAX_GRAD_NORM = 1.0
 # The official code initialises the instruction prompt from this text ("three": its two exemplars plus one new).

@@ -41,7 +41,8 @@ from llmaug.students.base import Student
 from llmaug.students.finetune import (
     MAX_GRAD_NORM, planned_steps, quiet_transformers, shuffled_batches, torch_run_settings,
 )
-from llmaug.teachers.embedded import cache_argument, local_model_folder, returned_cache
+from llmaug.teachers.decoding import cache_argument, returned_cache
+from llmaug.teachers.embedded import local_model_folder
 
 DEFAULT_BASE = "smollm2"
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")  # Llama, Mistral, Qwen, Gemma naming

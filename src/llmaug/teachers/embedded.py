@@ -15,11 +15,9 @@ float32-on-CPU default of earlier versions, whose caches stay valid.
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import hashlib
 import importlib.util
-import inspect
 import os
 import shutil
 import tempfile
@@ -37,6 +35,7 @@ from llmaug.errors import TeacherError
 from llmaug.options import Options as OptionsModel
 from llmaug.options import validate_options
 from llmaug.teachers.base import GenerationParams, Message, TeacherRequest, TeacherResponse
+from llmaug.teachers.decoding import decode
 
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -123,24 +122,6 @@ def local_model_folder(model: str = DEFAULT_MODEL, model_cache_dir: str | Path |
     """A loadable Hugging Face folder for a model name (smollm2, gemma3-270m), .gguf file or model folder.
     Shared by the embedded teacher and the causal-LM student. Raises TeacherError when the model is unusable."""
     return prepare_model_folder(resolve_model(model), Path(model_cache_dir) if model_cache_dir else None)
-
-
-def cache_argument(model, cache) -> dict:
-    """`cache` as the keyword argument `model`'s forward takes a key/value cache by: `cache` from transformers 5.24
-    on, `past_key_values` before (5.24 still takes that with a deprecation warning, 5.40 no more).
-    Shared by the causal-LM student and MSP's generator, which run the model step by step themselves."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper passes it on
-    return {_cache_keyword(type(base)): cache}
-
-
-def returned_cache(output):
-    """The key/value cache a forward pass returned (`cache` from transformers 5.24 on, `past_key_values` before)."""
-    return output["cache"] if "cache" in output else output["past_key_values"]
-
-
-@functools.cache
-def _cache_keyword(model_class: type) -> str:
-    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
 
 
 class EmbeddedBackend:
@@ -256,27 +237,22 @@ class EmbeddedBackend:
         encoded = self._encode_prompts(requests)
         torch.manual_seed(batch_seed([request.cache_key(self.identity) for request in requests]))
         with torch.inference_mode():
-            output = self._model.generate(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"],
-                                          generation_config=self._generation_config(params), tokenizer=self._tokenizer)
-        completions = output[:, encoded["input_ids"].shape[1]:].tolist()
+            completions = decode(self._model, encoded["input_ids"], encoded["attention_mask"],
+                                 max_new_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+                                 repetition_penalty=params.repetition_penalty, end_ids=self._finished_ids(),
+                                 stopped=self._stop_check(params.stop))
         prompt_lengths = encoded["attention_mask"].sum(dim=1).tolist()
         return [self._response(tokens, params, prompt_tokens)
                 for tokens, prompt_tokens in zip(completions, prompt_lengths, strict=True)]
 
-    def _generation_config(self, params: GenerationParams):
-        from transformers import GenerationConfig
+    def _stop_check(self, stops: tuple[str, ...]) -> Callable[[list[int]], bool] | None:
+        if not any(stops):
+            return None
+        return lambda tokens: truncate_at_stop(self._tokenizer.decode(tokens, skip_special_tokens=True), stops)[1]
 
-        sampling = params.temperature > 0
-        options = {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0} if sampling else {}
-        return GenerationConfig(
-            max_new_tokens=params.max_tokens,
-            do_sample=sampling,
-            repetition_penalty=params.repetition_penalty,
-            stop_strings=list(params.stop) or None,
-            pad_token_id=self._tokenizer.pad_token_id,
-            eos_token_id=sorted(self._end_token_ids()),
-            **options,
-        )
+    def _finished_ids(self) -> set[int]:
+        """Tokens that end an answer: the model's end tokens, and the pad token (never part of an answer)."""
+        return self._end_token_ids() | {self._tokenizer.pad_token_id}
 
     def _end_token_ids(self) -> set[int]:
         configured = self._model.generation_config.eos_token_id
@@ -285,7 +261,7 @@ class EmbeddedBackend:
         return {token for token in ids if token is not None}
 
     def _response(self, tokens: list[int], params: GenerationParams, prompt_tokens: int) -> TeacherResponse:
-        finished = self._end_token_ids() | {self._tokenizer.pad_token_id}
+        finished = self._finished_ids()
         length = next((i for i, token in enumerate(tokens) if token in finished), len(tokens))
         text = self._tokenizer.decode(tokens[:length], skip_special_tokens=True)
         text, stopped = truncate_at_stop(text, params.stop)
