@@ -153,8 +153,8 @@ class EmbeddedBackend:
 
         def resolved(self) -> "EmbeddedBackend.Options":
             """The options with the machine's choices filled in: the dtype `auto` stands for here, and the batch
-            size that suits it: on a 2-core AMX CPU, bf16 at batch 32 generated 2.9x the useful tokens/s of float32
-            at batch 8 on LLM2LLM prompts, batch 16 2.1x (bench/results/teacher_throughput.md)."""
+            size that suits it: on a 2-core AMX CPU, bf16 at batch 32 generated 3.2x the tokens/s of float32 at
+            batch 8 through `generate` on LLM2LLM prompts, batch 16 2.4x (bench/results/teacher_throughput.md)."""
             dtype = dtype_choice(self.dtype, self.device)
             return self.model_copy(update={"dtype": dtype, "batch_size": self.batch_size or (8 if dtype == "float32" else 32)})
 
