@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", help="only these arms (with none and random, which the page needs)")
     parser.add_argument("--settings", nargs="+", help="only these settings of the grid")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="run no cell: rewrite each student's tables from the cells its work folder has finished "
+                             "(after a grid was stopped part-way, its CSV holds only the cells it reached)")
     args = parser.parse_args()
     for student in args.students:
         if not args.report_only:
@@ -80,8 +83,30 @@ def run_grid(student: str, args) -> None:
 
     grid = grid_for(student, args)
     command = f"python bench/policies.py --data-root {args.data_root} --students {student}"
-    outcome = run_bench(grid, data_root=args.data_root, results=RESULTS, console=Console(stderr=True), command=command)
+    cells = FinishedCellsOnly() if args.finished_only else None
+    outcome = run_bench(grid, data_root=args.data_root, results=RESULTS, console=Console(stderr=True), command=command,
+                        cells=cells)
     print(f"{student}: {len(outcome.ran)} cells run, {len(outcome.reused)} reused, {len(outcome.failed)} failed", file=sys.stderr)
+
+
+class FinishedCellsOnly:
+    """A cell runner that computes nothing: every cell not finished before is reported as not run."""
+
+    running = 0
+
+    def start(self, work: Path) -> None:
+        return None
+
+    def submit(self, job, done) -> None:
+        from llmaug.errors import UserError
+
+        done(job, UserError("not run (--finished-only)"))
+
+    def wait(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 # ----- the page -----
