@@ -101,3 +101,26 @@ def _stopper(stop_after: dict[int, int]):
         return len(tokens) >= stop_after.get(row, 10**6)
 
     return stopped
+
+
+def test_a_sliding_window_model_matches_generate_past_its_window():
+    """Gemma 3 (the other embedded model) mixes sliding-window and full-attention layers in its cache."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=4,
+                              max_position_embeddings=256, pad_token_id=0, eos_token_id=1, bos_token_id=2,
+                              layer_types=["sliding_attention", "sliding_attention", "full_attention",
+                                           "sliding_attention"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = Gemma3ForCausalLM(config).eval()
+    input_ids = torch.tensor([[0, 0, 0, 5, 6, 7], [0, 8, 9, 10, 11, 12], [13, 14, 15, 16, 17, 18]])
+    encoded = {"input_ids": input_ids, "attention_mask": (input_ids != 0).long()}
+    model.generation_config.eos_token_id = None
+    free = generated(model, encoded, 0, max_new_tokens=12, do_sample=False)
+    end = free[0][3]
+    expected = generated(model, encoded, 0, max_new_tokens=12, do_sample=False, end=end)
+    assert len({len(row) for row in expected}) > 1
+    settings = {"max_new_tokens": 12, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0}
+    assert decoded(model, encoded, 0, {end}, **settings) == expected
