@@ -181,6 +181,21 @@ def test_a_descriptions_file_naming_unknown_labels_is_a_config_error(tmp_path):
         run(PromptMix(descriptions=str(tmp_path / "d.json")), seed_set(), teacher=scripted_teacher()[0], student="tfidf")
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    ("A: apples\nB: [bananas\n", r"invalid YAML: .*"),
+    (None, "class descriptions file not found"),
+])
+def test_a_bad_or_missing_descriptions_file_is_a_config_error_naming_where(tmp_path, content, message):
+    path = tmp_path / "d.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        run(PromptMix(descriptions=str(path)), seed_set(), teacher=scripted_teacher()[0], student="tfidf")
+    assert str(caught.value.where).startswith(str(path))
+    if content is not None:
+        assert str(caught.value.where).startswith(f"{path}:3:")  # the line and column of the YAML error
+
+
 def test_a_rerun_from_the_cache_makes_no_teacher_calls_and_the_same_data(tmp_path):
     cache = tmp_path / "cache.sqlite"
     _, backend = scripted_teacher()

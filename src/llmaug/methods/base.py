@@ -121,15 +121,11 @@ def read_descriptions(path: str | Path | None, names: list[str], kind: str, name
     `kind` and `where` word the errors: "class descriptions ...", "labels not in the label set"."""
     if path is None:
         return {}
-    import yaml
-
+    from llmaug.config import read_yaml_file
     from llmaug.errors import ConfigError
 
     path = Path(path)
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read {kind} descriptions: {err}", path) from None
+    loaded = read_yaml_file(path, f"{kind} descriptions file")
     if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
         raise ConfigError(f"{kind} descriptions must map each {name} to one line of text", path)
     unknown = sorted(set(map(str, loaded)) - set(names))
