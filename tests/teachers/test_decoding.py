@@ -39,15 +39,19 @@ def decoded(model, encoded, seed: int, end_ids: set[int], stopped=None, **settin
                       **settings)
 
 
-def test_greedy_gives_generates_tokens_while_rows_leave_the_batch(lm):
-    model, _, encoded = lm
-    free = generated(model, encoded, 0, max_new_tokens=12, do_sample=False)
-    # an end token that one row writes early and another late or never: rows leave the batch at different steps
-    end = free[0][2]
+def assert_greedy_matches_generate_as_rows_end(model, encoded, step: int) -> None:
+    """Take as end token the one row 0 writes at `step` greedily: one row writes it early, another late or never,
+    so rows leave the batch at different steps; `decode` must still give `generate`'s tokens."""
+    end = generated(model, encoded, 0, max_new_tokens=12, do_sample=False)[0][step]
     expected = generated(model, encoded, 0, max_new_tokens=12, do_sample=False, end=end)
     assert len({len(row) for row in expected}) > 1
     settings = {"max_new_tokens": 12, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0}
     assert decoded(model, encoded, 0, {end}, **settings) == expected
+
+
+def test_greedy_gives_generates_tokens_while_rows_leave_the_batch(lm):
+    model, _, encoded = lm
+    assert_greedy_matches_generate_as_rows_end(model, encoded, step=2)
 
 
 def test_greedy_with_a_repetition_penalty_matches_generate(lm):
@@ -118,9 +122,4 @@ def test_a_sliding_window_model_matches_generate_past_its_window():
     input_ids = torch.tensor([[0, 0, 0, 5, 6, 7], [0, 8, 9, 10, 11, 12], [13, 14, 15, 16, 17, 18]])
     encoded = {"input_ids": input_ids, "attention_mask": (input_ids != 0).long()}
     model.generation_config.eos_token_id = None
-    free = generated(model, encoded, 0, max_new_tokens=12, do_sample=False)
-    end = free[0][3]
-    expected = generated(model, encoded, 0, max_new_tokens=12, do_sample=False, end=end)
-    assert len({len(row) for row in expected}) > 1
-    settings = {"max_new_tokens": 12, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0}
-    assert decoded(model, encoded, 0, {end}, **settings) == expected
+    assert_greedy_matches_generate_as_rows_end(model, encoded, step=3)

@@ -35,11 +35,12 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
     padding = (mask == 0).sum(dim=1)  # left padding per row: the repetition penalty ignores it
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
     cache = DynamicCache(config=model.config)
+    processors = _processors(temperature, top_p, repetition_penalty, padding)
     step_ids = input_ids
     for _ in range(max_new_tokens):
         logits = model(input_ids=step_ids, attention_mask=mask, position_ids=positions, use_cache=True,
                        logits_to_keep=1, **cache_argument(model, cache)).logits[:, -1, :].float()
-        scores = _processors(temperature, top_p, repetition_penalty, padding)(sequences, logits)
+        scores = processors(sequences, logits)
         if temperature > 0:
             tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
         else:
@@ -59,6 +60,7 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
             cache.batch_select_indices(index)
             tokens, sequences, mask, positions, padding = (tokens[index], sequences[index], mask[index],
                                                            positions[index], padding[index])
+            processors = _processors(temperature, top_p, repetition_penalty, padding)  # the rows left
             active = [active[slot] for slot in keep]
         step_ids = tokens[:, None]
         sequences = torch.cat([sequences, step_ids], dim=1)

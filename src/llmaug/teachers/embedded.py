@@ -239,7 +239,8 @@ class EmbeddedBackend:
         with torch.inference_mode():
             completions = decode(self._model, encoded["input_ids"], encoded["attention_mask"],
                                  max_new_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
-                                 repetition_penalty=params.repetition_penalty, end_ids=self._finished_ids(),
+                                 repetition_penalty=params.repetition_penalty,
+                                 end_ids=self._end_token_ids() | {self._tokenizer.pad_token_id},
                                  stopped=self._stop_check(params.stop))
         prompt_lengths = encoded["attention_mask"].sum(dim=1).tolist()
         return [self._response(tokens, params, prompt_tokens)
@@ -250,10 +251,6 @@ class EmbeddedBackend:
             return None
         return lambda tokens: truncate_at_stop(self._tokenizer.decode(tokens, skip_special_tokens=True), stops)[1]
 
-    def _finished_ids(self) -> set[int]:
-        """Tokens that end an answer: the model's end tokens, and the pad token (never part of an answer)."""
-        return self._end_token_ids() | {self._tokenizer.pad_token_id}
-
     def _end_token_ids(self) -> set[int]:
         configured = self._model.generation_config.eos_token_id
         ids = set(configured if isinstance(configured, list) else [configured])
@@ -261,9 +258,8 @@ class EmbeddedBackend:
         return {token for token in ids if token is not None}
 
     def _response(self, tokens: list[int], params: GenerationParams, prompt_tokens: int) -> TeacherResponse:
-        finished = self._finished_ids()
-        length = next((i for i, token in enumerate(tokens) if token in finished), len(tokens))
-        text = self._tokenizer.decode(tokens[:length], skip_special_tokens=True)
+        length = len(tokens)  # `decode` leaves the end token out
+        text = self._tokenizer.decode(tokens, skip_special_tokens=True)
         text, stopped = truncate_at_stop(text, params.stop)
         hit_limit = length >= params.max_tokens and not stopped
         return TeacherResponse(text=text, finish_reason="length" if hit_limit else "stop",
