@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from llmaug.bench.results import write_page  # noqa: E402
+from llmaug.bench.table import column, percent, whole_mean  # noqa: E402
 from llmaug.config import validate_config  # noqa: E402
 from llmaug.methods import S3, Method, NoAugmentation, PromptMix, ZeroGen  # noqa: E402
 from llmaug.runner import RunResult, run  # noqa: E402
@@ -217,8 +217,8 @@ def summary_markdown(rows: list[dict]) -> str:
             if not group:
                 continue
             lines.append(
-                f"| {variant} | {spread(group, 'accuracy')} | {spread(group, 'macro_f1')} | {mean_of(group, 'train_size')} | "
-                f"{mean_of(group, 'synthetic')} | {mean_of(group, 'teacher_requests')} | {mean_of(group, 'labels_changed')} | "
+                f"| {variant} | {percent(column(group, 'accuracy'))} | {percent(column(group, 'macro_f1'))} | {whole_mean(column(group, 'train_size'))} | "
+                f"{whole_mean(column(group, 'synthetic'))} | {whole_mean(column(group, 'teacher_requests'))} | {whole_mean(column(group, 'labels_changed'))} | "
                 f"{group[0]['test_n']} | {experiment.paper.get(variant, '–')} |"
             )
         if experiment.note:
@@ -229,19 +229,6 @@ def summary_markdown(rows: list[dict]) -> str:
 
 def settings_line(experiment: Experiment) -> str:
     return ", ".join(f"{k}={v}" for k, v in experiment.config.items() if k != "label_descriptions")
-
-
-def spread(group: list[dict], key: str) -> str:
-    values = [float(r[key]) * 100 for r in group if r[key] not in ("", None)]
-    if not values:
-        return "–"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {sd:.1f}"
-
-
-def mean_of(group: list[dict], key: str) -> str:
-    values = [float(r[key]) for r in group if r[key] not in ("", None)]
-    return f"{statistics.mean(values):.0f}" if values else "–"
 
 
 def main() -> None:

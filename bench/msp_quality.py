@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from llmaug.bench.table import column, percent, whole_mean  # noqa: E402
 from llmaug.config import validate_config  # noqa: E402
 from llmaug.generators import MIXERS  # noqa: E402
 from llmaug.methods import MSP, Method, NoAugmentation, Paraphrase  # noqa: E402
@@ -153,10 +153,10 @@ def summary_markdown(rows: list[dict]) -> str:
             continue
         note = " (= concat)" if any(r["reported_from"] for r in group) else ""
         lines.append(
-            f"| {variant}{note} | {', '.join(sorted(str(r['seed']) for r in group))} | {spread(group, 'accuracy')} | "
-            f"{spread(group, 'macro_f1')} | {mean_of(group, 'train_size')} | {mean_of(group, 'generated')} | "
-            f"{mean_of(group, 'passed_filters')} | {mean_of(group, 'kept')} | {mean_of(group, 'training_seconds')} | "
-            f"{mean_of(group, 'run_seconds')} |"
+            f"| {variant}{note} | {', '.join(sorted(str(r['seed']) for r in group))} | {percent(column(group, 'accuracy'))} | "
+            f"{percent(column(group, 'macro_f1'))} | {whole_mean(column(group, 'train_size'))} | {whole_mean(column(group, 'generated'))} | "
+            f"{whole_mean(column(group, 'passed_filters'))} | {whole_mean(column(group, 'kept'))} | {whole_mean(column(group, 'training_seconds'))} | "
+            f"{whole_mean(column(group, 'run_seconds'))} |"
         )
     commands = sorted({r["command"] for r in rows})
     lines += ["", "Commands:", "", *[f"    {c}" for c in commands], "",
@@ -164,19 +164,6 @@ def summary_markdown(rows: list[dict]) -> str:
               "and bottleneck mixers give that attribute's own prompt (nothing to mix): rows marked `(= concat)` repeat "
               "the concat run rather than running it again. Only cnn differs on single-label data.", ""]
     return "\n".join(lines)
-
-
-def spread(group: list[dict], key: str) -> str:
-    values = [float(r[key]) * 100 for r in group if r[key] not in ("", None)]
-    if not values:
-        return "–"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {sd:.1f}"
-
-
-def mean_of(group: list[dict], key: str) -> str:
-    values = [float(r[key]) for r in group if r[key] not in ("", None)]
-    return f"{statistics.mean(values):.0f}" if values else "–"
 
 
 def main() -> None:

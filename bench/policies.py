@@ -148,7 +148,7 @@ def policy_section(student: str, rows: list[dict]) -> list[str]:
               "data each policy bought, whichever round the run kept.", ""]
     lines += [f"![{student}: Δ test accuracy against {BASELINE} per policy]({image.name})", ""]
     lines += goal_lines(arms, overall, by_dataset, sorted({d for d, _ in groups})) + [""]
-    lines += [f"Rows added (mean over seeds): " + "; ".join(
+    lines += ["Rows added (mean over seeds): " + "; ".join(
         f"{arm} {statistics.mean(float(r['added']) for r in rows if r['arm'] == arm):.0f}" for arm in [BASELINE, *arms]), ""]
     return lines
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections import Counter
 
 import pytest
 import yaml

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmaug.bench.table import Summary, gain, paired_differences
+from llmaug.bench.table import Summary, column, gain, paired_differences, percent, whole_mean
 
 
 def summary(arm: str, accuracy: list[float], correct: dict[str, str]) -> Summary:
@@ -24,3 +24,11 @@ def test_the_interval_pairs_rows_of_the_same_seed_and_skips_seeds_without_both()
 def test_without_row_records_only_the_point_difference_is_shown():
     arm, base = summary("x", [0.8], {"0": ""}), summary("none", [0.7], {"0": ""})
     assert gain(arm, base) == "+10.0" and gain(arm, arm) == "–" and gain(arm, None) == "–"
+
+
+def test_column_skips_blanks_and_the_cells_format_mean_and_spread():
+    rows = [{"accuracy": "0.5", "size": "10"}, {"accuracy": "", "size": "11"}, {"accuracy": "0.7", "size": None}]
+    assert column(rows, "accuracy") == [0.5, 0.7]
+    assert percent(column(rows, "accuracy")) == "60.0 ± 14.1"
+    assert percent([0.25]) == "25.0" and percent([]) == "–"
+    assert whole_mean(column(rows, "size")) == "10" and whole_mean([]) == "–"

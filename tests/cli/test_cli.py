@@ -51,7 +51,7 @@ def test_bad_options_give_one_line_and_exit_2(args, where, capsys, tmp_path, mon
 
 
 def test_train_eval_predict_round_trip(tmp_path, capsys, run_cli):
-    from llmaug.data import Example, load_examples, save_examples
+    from llmaug.data import Example, save_examples
 
     rows = [Example.create(t, l) for t, l in [("good fine great", "pos"), ("bad awful poor", "neg"), ("great good", "pos"), ("awful bad", "neg")]]
     save_examples(rows, tmp_path / "train.jsonl")

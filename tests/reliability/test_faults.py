@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from llmaug.testing.fake_openai import FaultPlan
 from llmaug.testing.scripted import (

@@ -79,6 +79,15 @@ def arm_label(summary: Summary) -> str:
     return summary.arm if not summary.oracle or "oracle" in summary.arm else f"oracle: {summary.arm}"
 
 
+def column(rows: list[dict], key: str) -> list[float]:
+    """A CSV column's numbers, blanks left out."""
+    return [float(row[key]) for row in rows if row[key] not in ("", None)]
+
+
+def whole_mean(values: list[float]) -> str:
+    return f"{statistics.mean(values):.0f}" if values else "–"
+
+
 def percent(values: list[float]) -> str:
     if not values:
         return "–"
