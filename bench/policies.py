@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import sys
 from collections import defaultdict
@@ -76,13 +77,22 @@ def grid_for(student: str, args) -> Path:
     return path
 
 
+def grid_command(student: str, args) -> str:
+    """The command that reruns this student's grid: the subsets asked for included, --finished-only not."""
+    words = ["python", "bench/policies.py", "--data-root", str(args.data_root), "--students", student]
+    for flag, values in (("--datasets", args.datasets), ("--settings", args.settings), ("--arms", args.arms)):
+        if values:
+            words += [flag, *values]
+    return shlex.join(words)
+
+
 def run_grid(student: str, args) -> None:
     from rich.console import Console
 
     from llmaug.bench.run import run_bench
 
     grid = grid_for(student, args)
-    command = f"python bench/policies.py --data-root {args.data_root} --students {student}"
+    command = grid_command(student, args)
     cells = FinishedCellsOnly() if args.finished_only else None
     outcome = run_bench(grid, data_root=args.data_root, results=RESULTS, console=Console(stderr=True), command=command,
                         cells=cells)
