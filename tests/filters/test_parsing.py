@@ -1,6 +1,5 @@
 """Parsing what weak teachers (SmolLM2-135M and friends) actually write."""
 
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

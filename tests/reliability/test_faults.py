@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-
 from llmaug.testing.fake_openai import FaultPlan
 from llmaug.testing.scripted import (
     completed_content_faults, question_responder, read_jsonl, request_rates_around_rate_limits, run_fingerprint,
